@@ -18,8 +18,8 @@ from .audio import AudioError, audio_duration, load_audio
 
 # %% auto #0
 __all__ = ['AQARecord', 'build_prompt', 'build_messages', 'make_solution', 'DataError', 'record_problems', 'check_records',
-           'read_jsonl', 'write_jsonl', 'read_mmau', 'read_mmar', 'convert_avqa', 'prepare_avqa', 'AQADataset',
-           'make_tones', 'tones_splits']
+           'read_jsonl', 'write_jsonl', 'read_rows', 'read_mmau', 'read_mmar', 'convert_avqa', 'prepare_avqa',
+           'AQADataset', 'make_tones', 'tones_splits']
 
 # %% ../nbs/01_data.ipynb #69c0b0e3
 _CORE = ('id', 'audio_path', 'question', 'choices', 'answer')
@@ -175,6 +175,22 @@ def write_jsonl(
         for r in records: f.write(json.dumps(r.to_dict(), ensure_ascii=False) + '\n')
     return path
 
+# %% ../nbs/01_data.ipynb #b6d320d1
+def read_rows(
+    path:str|Path,  # a JSON list, or JSON lines (blank lines skipped)
+)->list:            # the rows as written
+    "The rows of a JSON-list or JSON-lines file."
+    text = Path(path).read_text(encoding='utf-8')
+    if text.lstrip().startswith('['):
+        try: return json.loads(text)
+        except json.JSONDecodeError as e: raise DataError(f"{path}: invalid JSON ({e})") from None
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip(): continue
+        try: rows.append(json.loads(line))
+        except json.JSONDecodeError as e: raise DataError(f"{path}: line {n}: invalid JSON ({e})") from None
+    return rows
+
 # %% ../nbs/01_data.ipynb #5e7ff84e
 def read_mmau(
     path:str|Path,          # MMAU JSON list (test-mini or test)
@@ -203,12 +219,9 @@ def read_mmar(
     on_problem:str='warn',  # 'error', 'warn' or 'ignore'
 )->list[AQARecord]:
     "Read MMAR's metadata, a JSON list or JSON lines, into records."
-    text = Path(path).read_text(encoding='utf-8')
-    if not text.lstrip().startswith('['): return read_jsonl(path, audio_dir=audio_dir, on_problem=on_problem)
-    try: items = json.loads(text)
-    except json.JSONDecodeError as e: raise DataError(f"{path}: invalid JSON ({e})") from None
+    if not Path(path).read_text(encoding='utf-8').lstrip().startswith('['): return read_jsonl(path, audio_dir=audio_dir, on_problem=on_problem)
     recs = []
-    for i, it in enumerate(items):
+    for i, it in enumerate(read_rows(path)):
         if not isinstance(it, dict): raise DataError(f"{path}: item {i}: expected a JSON object, got {type(it).__name__}")
         recs.append(_row_record(it, path, f"item {i}", audio_dir))
     _handle_problems(check_records(recs), path, on_problem)

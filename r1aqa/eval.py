@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from fastcore.basics import patch
+from .data import read_rows
 
 # %% auto #0
 __all__ = ['PRED_KEYS', 'MMAU_GROUPS', 'MMAR_GROUPS', 'READERS', 'mmau_match', 'sha256', 'Report', 'score', 'plot_report',
@@ -94,10 +95,7 @@ def _as_dict(r)->dict:
 
 def _load_records(records)->list[dict]:
     "Records from a list, or from a JSON list / JSONL file at a path."
-    if not isinstance(records, (str, Path)): return [_as_dict(r) for r in records]
-    text = Path(records).read_text()
-    try: return json.loads(text)
-    except json.JSONDecodeError: return [json.loads(l) for l in text.splitlines() if l.strip()]
+    return read_rows(records) if isinstance(records, (str, Path)) else [_as_dict(r) for r in records]
 
 # %% ../nbs/06_eval.ipynb #24c3abc5
 def score(
@@ -243,24 +241,13 @@ from tqdm.auto import tqdm
 from fastcore.script import anno_parser, call_parse, store_true
 from .audio import AudioError, audio_duration
 from .data import AQADataset, DataError, build_prompt, read_jsonl, read_mmar, read_mmau
-from .models import audio_token_ids, load_for_inference
+from .models import audio_token_ids, load_for_inference, padding_side
 from .rewards import extract_answer
 
 # %% ../nbs/06_eval.ipynb #8d16909f
-def _raw_rows(path:str|Path)->list[dict]:
-    "The rows of a JSON list or JSON-lines file, as written."
-    text = Path(path).read_text(encoding='utf-8')
-    if text.lstrip().startswith('['): return json.loads(text)
-    rows = []
-    for i, l in enumerate(text.splitlines(), 1):
-        if not l.strip(): continue
-        try: rows.append(json.loads(l))
-        except json.JSONDecodeError as e: raise DataError(f"{path}: line {i}: invalid JSON ({e})") from None
-    return rows
-
 def detect_format(path:str|Path)->str:
     "'mmau', 'mmar' or 'jsonl' (R1-AQA's format or ours), from the keys of the first record of `path`."
-    rows = _raw_rows(path)
+    rows = read_rows(path)
     if not rows: raise DataError(f"{path}: no records")
     r = rows[0]
     if not isinstance(r, dict): raise DataError(f"{path}: record 0: expected a JSON object, got {type(r).__name__}")
@@ -295,7 +282,8 @@ class GenSettings:
 def _inputs(processor, items:list[dict], sr:int=16_000):
     "Left-padded model inputs for dataset `items`: token ids and audio features."
     texts = [processor.apply_chat_template(it['prompt'], add_generation_prompt=True, tokenize=False) for it in items]
-    return processor(text=texts, audio=[it['audio'] for it in items], sampling_rate=sr, return_tensors='pt', padding=True)
+    with padding_side(processor, 'left'):
+        return processor(text=texts, audio=[it['audio'] for it in items], sampling_rate=sr, return_tensors='pt', padding=True)
 
 def _generate(model, inputs, gen:GenSettings, suppress:list[int])->torch.Tensor:
     "The new token ids `model` generates for `inputs`."
@@ -317,7 +305,6 @@ def generate_batch(
     sr:int=16_000,         # sample rate of the items' audio
 )->list[tuple[str,int]]:   # (decoded new text, number of new tokens) per item
     "Generate answers for `items` in one left-padded batch."
-    processor.tokenizer.padding_side = 'left'
     new = _generate(model, _inputs(processor, items, sr), gen, audio_token_ids(processor))
     return _decode(processor.tokenizer, new, model.generation_config.pad_token_id)
 
@@ -397,7 +384,6 @@ def predict(
     stats = dict(items=len(records), done_before=len(records) - len(todo), new=0, failed=0, seconds=0.0, items_per_s=None)
     if not todo: print(summary_line(stats)); return stats
     model, processor = _as_loaded(model, dtype, device)
-    processor.tokenizer.padding_side = 'left'
     ds, t0 = AQADataset(records, think=think), time.perf_counter()
     order = [todo[j] for j in _order([records[i] for i in todo], processor.tokenizer, think)]
     batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
@@ -492,7 +478,7 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     kind = detect_format(data)
     records = READERS[kind](data, audio_dir=audio_dir)
-    raw = _raw_rows(data) if kind != 'jsonl' else None
+    raw = read_rows(data) if kind != 'jsonl' else None
     if limit: records, raw = records[:limit], (raw[:limit] if raw is not None else None)
     _check_ids(records, data)
     settings = _settings(model, data, kind, gen, think, batch_size, str(audio_dir) if audio_dir else None, limit)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_grpo.ipynb #d1d8e468
 from __future__ import annotations
-import math, os, time, warnings
+import json, math, os, time, warnings
 from pathlib import Path
 from collections import defaultdict
 from contextlib import nullcontext
@@ -370,4 +370,8 @@ def log(self:GRPOTrainer, logs:dict, start_time=None):
     metrics = {k: sum(v) / len(v) for k, v in self._metrics.items() if v}
     if "loss" not in logs: metrics = {f"eval_{k}": v for k, v in metrics.items()}
     self._metrics.clear()
+    if self.completion_log and self.accelerator.is_main_process:   # `log_completions`: a few samples per log line
+        with open(Path(self.args.output_dir)/"completions.jsonl", "a") as f: f.writelines(json.dumps(c) + "\n" for c in self.completion_log)
+        for c in self.completion_log: print(f"[step {c['step']}] reward {c['reward']:.2f} | {c['prompt'][:60]}... -> {c['completion']!r}")
+        self.completion_log = []
     super(GRPOTrainer, self).log({**logs, **metrics}, start_time)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models as tok_models, normalizers, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, models as tok_models, normalizers, pre_tokenizers, trainers
 from transformers import (AutoProcessor, GenerationConfig, Qwen2AudioConfig, Qwen2AudioForConditionalGeneration,
                           Qwen2AudioProcessor, Qwen2Tokenizer, WhisperFeatureExtractor)
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
