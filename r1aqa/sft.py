@@ -55,6 +55,7 @@ def sft(
     args:TrainingArguments,      # Trainer settings (set `remove_unused_columns=False`)
     processor=None,              # the processor when `model` is loaded
     mode:str="full",             # `load_policy` mode when `model` is a path
+    callbacks=None,              # Trainer callbacks
     **policy_kwargs,             # passed on to `load_policy`
 )->Trainer:                      # the trainer, after training
     "Supervised fine-tuning on `<answer>` targets."
@@ -62,6 +63,6 @@ def sft(
     if processor is None: raise ValueError("pass the processor when model is already loaded")
     args.remove_unused_columns = False
     trainer = Trainer(model=model, args=args, train_dataset=train_dataset, data_collator=SFTCollator(processor),
-                      processing_class=processor)
+                      processing_class=processor, callbacks=callbacks)
     trainer.train()
     return trainer

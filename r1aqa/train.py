@@ -11,20 +11,20 @@ from pathlib import Path
 
 import torch
 from accelerate import PartialState
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import HfArgumentParser, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from .audio import load_audio, AudioError
 from .data import AQADataset, DataError, read_jsonl, read_mmau, tones_splits, write_jsonl
-from .models import tiny_qwen2_audio
-from .rewards import REWARD_SETS
+from .models import load_policy, tiny_qwen2_audio
+from .rewards import REWARD_SETS, extract_answer
 from .grpo import GRPOConfig, GRPOTrainer
 from .sft import sft
-from .eval import GenSettings, evaluate
+from .eval import GenSettings, evaluate, generate_batch, mmau_match
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEEPSPEED', 'RunArgs', 'validate_audio', 'prepare', 'warm_up', 'heldout', 'plot_run', 'train',
-           'summary_text', 'parse_args', 'r1aqa_train']
+__all__ = ['PRESETS', 'DEEPSPEED', 'RunArgs', 'validate_audio', 'prepare', 'greedy_accuracy', 'StopAtAccuracy', 'warm_up',
+           'heldout', 'plot_run', 'train', 'summary_text', 'parse_args', 'r1aqa_train']
 
 # %% ../nbs/05_train.ipynb #8b159ddd
 @dataclass
@@ -43,6 +43,10 @@ class RunArgs:
     sft_lr:float = field(default=1e-3, metadata={"help": "warm-up learning rate"})
     sft_batch_size:int = field(default=16, metadata={"help": "warm-up batch size"})
     sft_label_noise:float = field(default=0.0, metadata={"help": "fraction of warm-up items whose answer is a random option"})
+    sft_target:float = field(default=0.0, metadata={"help": "stop the warm-up once greedy accuracy on held-back training items reaches this (0: never)"})
+    sft_val_items:int = field(default=32, metadata={"help": "training items held back from the warm-up to check sft_target"})
+    sft_check_every:int = field(default=10, metadata={"help": "warm-up steps between sft_target checks"})
+    sft_min_steps:int = field(default=0, metadata={"help": "warm-up steps before the first sft_target check"})
     eval_max_new_tokens:int = field(default=256, metadata={"help": "new tokens per held-out answer"})
     eval_limit:int|None = field(default=None, metadata={"help": "score only the first N held-out items"})
     validate:bool = field(default=True, metadata={"help": "decode every training clip before training"})
@@ -65,10 +69,11 @@ PRESETS = {
                   gradient_checkpointing=True, logging_steps=1)),
     "demo": dict(
         run=dict(model="tiny", train_data="tones", tones_task="pitch", tones_train=512, tones_test=64, rewards="paper",
-                 sft_steps=80, sft_lr=1e-3, sft_label_noise=0.6, eval_max_new_tokens=16),
-        grpo=dict(output_dir="runs/demo", mode="full", num_generations=8, temperature=1.0, max_completion_length=16,
-                  beta=0.04, learning_rate=3e-4, lr_scheduler_type="constant", loss_type="grpo",
-                  max_steps=100, save_steps=50, per_device_train_batch_size=8, gradient_accumulation_steps=1,
+                 sft_steps=150, sft_lr=1e-3, sft_label_noise=0.3, sft_target=0.4, sft_val_items=32, sft_min_steps=60,
+                 eval_max_new_tokens=16),
+        grpo=dict(output_dir="runs/demo", mode="full", freeze_audio=True, num_generations=8, temperature=1.0,
+                  max_completion_length=16, beta=0.04, learning_rate=5e-4, lr_scheduler_type="constant", loss_type="grpo",
+                  max_steps=200, save_steps=50, per_device_train_batch_size=8, gradient_accumulation_steps=1,
                   logging_steps=5, seed=0)),
 }
 
@@ -107,19 +112,48 @@ def prepare(run:RunArgs, out:Path)->tuple[str, list, str|None]:
     return str(model), read_jsonl(run.train_data, audio_dir=run.audio_dir), run.eval_data
 
 # %% ../nbs/05_train.ipynb #70cd933e
+def greedy_accuracy(model, processor, records:list, max_new_tokens:int=16, batch_size:int=32)->float:
+    "Fraction of `records` a model answers right, greedily, by MMAU's rule; the model is left in the mode it was in."
+    ds, was_training, right = AQADataset(records), model.training, 0
+    model.eval()
+    try:
+        for s in range(0, len(ds), batch_size):
+            items = [ds[i] for i in range(s, min(len(ds), s + batch_size))]
+            outs = generate_batch(model, processor, items, GenSettings(max_new_tokens=max_new_tokens))
+            right += sum(mmau_match(it["answer"], extract_answer(text), it["choices"]) for it, (text, _) in zip(items, outs))
+    finally: model.train(was_training)
+    return right / len(ds)
+
+class StopAtAccuracy(TrainerCallback):
+    "Stop training at the first check where greedy accuracy on `records` reaches `target`."
+    def __init__(self, processor, records, target, every=10, max_new_tokens=16, min_steps=0):
+        self.processor, self.records, self.target, self.every, self.max_new_tokens, self.min_steps = processor, records, target, every, max_new_tokens, min_steps
+        self.checks = []
+    def on_step_end(self, args, state, control, model=None, **kw):
+        if state.global_step % self.every or state.global_step < self.min_steps: return
+        acc = greedy_accuracy(model, self.processor, self.records, self.max_new_tokens)
+        self.checks.append((state.global_step, acc))
+        if acc >= self.target: control.should_training_stop = True
+
+# %% ../nbs/05_train.ipynb #25484423
 def warm_up(model_path:str, train:list, run:RunArgs, out:Path, seed:int=0)->str:
-    "Supervised warm-up of `model_path` on `train` (with label noise); returns the saved checkpoint, reusing one already there."
+    "Supervised warm-up of `model_path` on `train` (label noise, early stop); returns the saved checkpoint, reusing one already there."
     dest = out/"warmup"
     if (dest/"config.json").exists(): return str(dest)
     rng = torch.Generator().manual_seed(seed)
     def noisy(r):
         if torch.rand(1, generator=rng).item() >= run.sft_label_noise: return r
         return replace(r, answer=r.choices[torch.randint(len(r.choices), (1,), generator=rng).item()])
+    held = train[-run.sft_val_items:] if run.sft_target else []
+    fit = train[:len(train) - len(held)]
     args = TrainingArguments(output_dir=str(out/"warmup-run"), max_steps=run.sft_steps, learning_rate=run.sft_lr,
                              per_device_train_batch_size=run.sft_batch_size, lr_scheduler_type="constant",
                              logging_steps=10, save_strategy="no", report_to="none", seed=seed, disable_tqdm=True)
-    trainer = sft(model_path, AQADataset([noisy(r) for r in train]), args)
+    model, processor = load_policy(model_path, "full")
+    stop = StopAtAccuracy(processor, held, run.sft_target, run.sft_check_every, run.eval_max_new_tokens, run.sft_min_steps)
+    trainer = sft(model, AQADataset([noisy(r) for r in fit]), args, processor, callbacks=[stop] if held else None)
     trainer.save_model(dest)
+    (dest/"warmup.json").write_text(json.dumps(dict(steps=trainer.state.global_step, checks=stop.checks)))
     return str(dest)
 
 # %% ../nbs/05_train.ipynb #b0bd640c
