@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 import trl
 from torch.utils.data import Sampler
-from transformers import Trainer, GenerationConfig
+from transformers import Trainer, TrainerCallback, GenerationConfig, set_seed
 from trl.trainer.utils import selective_log_softmax, disable_dropout_in_model
 from trl.models.utils import unwrap_model_for_generation
 from fastcore.basics import patch
@@ -207,6 +207,7 @@ class GRPOTrainer(Trainer):
         args = args or GRPOConfig(output_dir="grpo-output")
         if isinstance(model, (str, os.PathLike)):
             path = str(model)
+            set_seed(args.seed)   # LoRA adapters start from random A matrices: the same seed, the same start
             model, processing_class = load_policy(path, args.mode, **args.policy_kwargs())
             if ref_model is None: ref_model = load_reference(path, args.mode, args.beta, **args.policy_kwargs())
         if processing_class is None: raise ValueError("pass the processor as processing_class when model is not a path")
@@ -375,3 +376,15 @@ def log(self:GRPOTrainer, logs:dict, start_time=None):
         for c in self.completion_log: print(f"[step {c['step']}] reward {c['reward']:.2f} | {c['prompt'][:60]}... -> {c['completion']!r}")
         self.completion_log = []
     super(GRPOTrainer, self).log({**logs, **metrics}, start_time)
+
+# %% ../nbs/04_grpo.ipynb #3688a26a
+@patch
+def _load_from_checkpoint(self:GRPOTrainer, resume_from_checkpoint, model=None):
+    "Restore a full model's weights through `from_pretrained` (which maps the saved key names); adapters as the Trainer does."
+    model = model if model is not None else self.model
+    inner = unwrap(model)
+    if hasattr(model, "peft_config") or self.is_deepspeed_enabled or self.is_fsdp_enabled:
+        return super(GRPOTrainer, self)._load_from_checkpoint(resume_from_checkpoint, model)
+    saved = type(inner).from_pretrained(resume_from_checkpoint, dtype=inner.dtype, device_map="cpu")
+    inner.load_state_dict(saved.state_dict(), strict=True)
+    del saved
