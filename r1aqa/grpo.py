@@ -23,8 +23,8 @@ from .models import load_policy, load_reference, padding_side, audio_token_ids, 
 from .rewards import compute_rewards, reward_name, reward_metrics
 
 # %% auto #0
-__all__ = ['LOSS_TYPES', 'group_advantages', 'completion_mask', 'truncated', 'kl_k3', 'grpo_loss', 'audio_token_id',
-           'sample_completions', 'completion_logps', 'GRPOConfig', 'GRPOTrainer', 'RepeatWindowSampler']
+__all__ = ['LOSS_TYPES', 'group_advantages', 'completion_mask', 'truncated', 'kl_k3', 'grpo_loss', 'sample_completions',
+           'completion_logps', 'GRPOConfig', 'GRPOTrainer', 'RepeatWindowSampler']
 
 # %% ../nbs/04_grpo.ipynb #b653291b
 def group_advantages(
@@ -110,12 +110,6 @@ def _aggregate(masked, mask, loss_type, max_len, num_items):
         if max_len is None: raise ValueError("dr_grpo needs max_completion_length")
         return masked.sum() / (masked.shape[0] * max_len)
     return masked.sum() / (mask.sum() if num_items is None else torch.as_tensor(num_items)).clamp(min=1)
-
-# %% ../nbs/04_grpo.ipynb #cb7f366b
-def audio_token_id(model)->int:
-    "The `<|AUDIO|>` placeholder id of a Qwen2-Audio config (the attribute was renamed in transformers 5)."
-    cfg = unwrap(model).config
-    return getattr(cfg, "audio_token_id", None) or cfg.audio_token_index
 
 # %% ../nbs/04_grpo.ipynb #c3c3ce3c
 def sample_completions(
@@ -358,7 +352,8 @@ def compute_loss(self:GRPOTrainer, model, inputs:dict, return_outputs=False, num
     if hidden is None: hidden, lens = encode_audio(model, enc.input_features, enc.feature_attention_mask)
     embeds = merge_audio(model, enc.input_ids, hidden, lens)
     logps = completion_logps(model, embeds, enc.attention_mask, ro["ids"], ro["mask"], a.temperature)
-    n_tokens = self.accelerator.gather(ro["mask"].sum().float()).sum() / self.accelerator.num_processes
+    n_tokens = None   # dapo normalises by the completion tokens of all processes (DDP then averages the gradients)
+    if a.loss_type == "dapo": n_tokens = self.accelerator.gather(ro["mask"].sum().float()).sum() / self.accelerator.num_processes
     loss, st = grpo_loss(logps, ro["advantages"], ro["mask"], ro.get("old_logps"), ro.get("ref_logps"), a.beta,
                          a.epsilon, a.epsilon_high, a.loss_type, a.max_completion_length, n_tokens)
     for k, v in st.items(): self._metrics[k].append(self.accelerator.gather(v).mean().item())
