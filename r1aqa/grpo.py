@@ -4,17 +4,15 @@
 
 # %% ../nbs/04_grpo.ipynb #d1d8e468
 from __future__ import annotations
-import json, math, os, time, warnings
+import json, os
 from pathlib import Path
 from collections import defaultdict
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 import trl
 from torch.utils.data import Sampler
-from transformers import Trainer, TrainerCallback, GenerationConfig, set_seed
+from transformers import Trainer, GenerationConfig, set_seed
 from trl.trainer.utils import selective_log_softmax, disable_dropout_in_model
 from trl.models.utils import unwrap_model_for_generation
 from fastcore.basics import patch

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #e41a8cb6
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, json, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,7 +15,7 @@ from transformers import HfArgumentParser, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from .audio import load_audio, AudioError
-from .data import AQADataset, DataError, read_jsonl, read_mmau, tones_splits, write_jsonl
+from .data import AQADataset, DataError, read_jsonl, tones_splits, write_jsonl
 from .models import load_policy, tiny_qwen2_audio
 from .rewards import REWARD_SETS, extract_answer
 from .grpo import GRPOConfig, GRPOTrainer
