@@ -241,7 +241,7 @@ from tqdm.auto import tqdm
 from fastcore.script import anno_parser, call_parse, store_true
 from .audio import AudioError, audio_duration
 from .data import AQADataset, DataError, build_prompt, read_jsonl, read_mmar, read_mmau
-from .models import audio_token_ids, load_for_inference, padding_side
+from .models import audio_inputs, audio_token_ids, embed_inputs, load_for_inference, padding_side
 from .rewards import extract_answer
 
 # %% ../nbs/06_eval.ipynb #8d16909f
@@ -280,16 +280,17 @@ class GenSettings:
 
 # %% ../nbs/06_eval.ipynb #32d862af
 def _inputs(processor, items:list[dict], sr:int=16_000):
-    "Left-padded model inputs for dataset `items`: token ids and audio features."
+    "Left-padded model inputs for dataset `items`: token ids and audio features as long as the longest clip needs."
     texts = [processor.apply_chat_template(it['prompt'], add_generation_prompt=True, tokenize=False) for it in items]
-    with padding_side(processor, 'left'):
-        return processor(text=texts, audio=[it['audio'] for it in items], sampling_rate=sr, return_tensors='pt', padding=True)
+    return audio_inputs(processor, texts, [it['audio'] for it in items], sr)
 
 def _generate(model, inputs, gen:GenSettings, suppress:list[int])->torch.Tensor:
     "The new token ids `model` generates for `inputs`."
     inputs = inputs.to(model.device)
-    inputs['input_features'] = inputs['input_features'].to(model.dtype)
-    with torch.inference_mode(): out = model.generate(**inputs, **gen.kwargs(suppress))
+    with torch.inference_mode():
+        emb = embed_inputs(model, inputs['input_ids'], inputs['input_features'], inputs['feature_attention_mask'])
+        out = model.generate(input_ids=inputs['input_ids'], inputs_embeds=emb, attention_mask=inputs['attention_mask'],
+                             **gen.kwargs(suppress))
     return out[:, inputs['input_ids'].shape[1]:].cpu()
 
 def _decode(tokenizer, new:torch.Tensor, pad:int)->list[tuple[str,int]]:

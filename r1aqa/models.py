@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'AUDIO_TOKENS', 'CHAT_TEMPLATE', 'LM_LINEAR', 'AUDIO_LINEAR', 'tiny_qwen2_audio', 'audio_token_ids',
            'count_parameters', 'padding_side', 'lora_targets', 'load_policy', 'load_reference', 'load_for_inference',
-           'unwrap', 'encode_audio', 'merge_audio', 'embed_inputs']
+           'unwrap', 'encode_audio', 'merge_audio', 'embed_inputs', 'trimmed_length', 'audio_inputs']
 
 # %% ../nbs/03_models.ipynb #0724f11e
 import json, os, re, tempfile
@@ -279,21 +279,31 @@ def unwrap(model):
     while hasattr(model, 'module'): model = model.module
     return model.get_base_model() if hasattr(model, 'get_base_model') else model
 
+def _encoder_forward(tower, x, mask):
+    "`Qwen2AudioEncoder.forward` for any number of mel frames up to 3000 (transformers' refuses all but 3000)."
+    if tower.training and tower.layerdrop > 0: raise NotImplementedError("encode_audio: layerdrop with fewer than 3000 mel frames")
+    x = torch.nn.functional.gelu(tower.conv2(torch.nn.functional.gelu(tower.conv1(x)))).permute(0, 2, 1)
+    x = torch.nn.functional.dropout(x + tower.embed_positions.weight[:x.shape[1]], p=tower.dropout, training=tower.training)
+    for layer in tower.layers: x = layer(x, mask)
+    return tower.layer_norm(tower.avg_pooler(x.permute(0, 2, 1)).permute(0, 2, 1))
+
 def encode_audio(
     model,                       # Qwen2AudioForConditionalGeneration, possibly wrapped
-    input_features,              # [A, 128, 3000] mel features, one row per clip
-    feature_attention_mask,      # [A, 3000] 1 on real frames
+    input_features,              # [A, 128, F] mel features, one row per clip: F = 3000, or fewer from `audio_inputs`
+    feature_attention_mask,      # [A, F] 1 on real frames
 ):                               # (tower output [A, T, d], valid output frames per clip [A])
     "Run the audio encoder once per clip, hiding the padded frames, as the model's forward does."
     from transformers.masking_utils import create_bidirectional_mask
     tower = unwrap(model).model.audio_tower
     lens, n_out = tower._get_feat_extract_output_lengths(feature_attention_mask.to(tower.device).sum(-1))
-    n = (input_features.shape[-1] - 2)//2 + 1
+    n = (input_features.shape[-1] - 1)//2 + 1  # frames after the stride-2 convolution
     keep2d = (torch.arange(n, device=lens.device)[None] < lens[:, None]).long()
     dtype = tower.conv1.weight.dtype
     mask = create_bidirectional_mask(config=tower.config, attention_mask=keep2d,
                                      inputs_embeds=torch.zeros(len(lens), n, 1, dtype=dtype, device=lens.device))
-    return tower(input_features.to(tower.device, dtype), attention_mask=mask).last_hidden_state, n_out
+    x = input_features.to(tower.device, dtype)
+    if x.shape[-1] == 2 * tower.config.max_source_positions: return tower(x, attention_mask=mask).last_hidden_state, n_out
+    return _encoder_forward(tower, x, mask), n_out
 
 def merge_audio(
     model,                       # the same model (or its reference: the projector may differ)
@@ -313,9 +323,33 @@ def merge_audio(
 def embed_inputs(
     model,                       # Qwen2AudioForConditionalGeneration, possibly wrapped
     input_ids,                   # [B, T] token ids with the processor's expanded `<|AUDIO|>` runs
-    input_features=None,         # [A, 128, 3000] mel features, one row per clip in order of appearance
-    feature_attention_mask=None, # [A, 3000] 1 on real frames
+    input_features=None,         # [A, 128, F] mel features, one row per clip in order of appearance
+    feature_attention_mask=None, # [A, F] 1 on real frames
 ):                               # [B, T, hidden] embeddings
     "Token embeddings with each clip's projected audio features at its `<|AUDIO|>` positions."
     if input_features is None: return unwrap(model).get_input_embeddings()(input_ids)
     return merge_audio(model, input_ids, *encode_audio(model, input_features, feature_attention_mask))
+
+# %% ../nbs/03_models.ipynb #4fb1ca38
+def trimmed_length(
+    feature_extractor,        # the processor's `WhisperFeatureExtractor`
+    lengths:list[int],        # clip lengths in samples
+    multiple:int=1600,        # round up to a multiple of this many samples (0.1 s at 16 kHz)
+)->int:                       # samples to pad the batch to
+    "A padding (rounded up) at which every clip's mel features equal its 30 s features on every frame the encoder reads."
+    fe = feature_extractor
+    need = max(lengths, default=0) + 2 * fe.hop_length + fe.n_fft // 2
+    return min(fe.n_samples, -(-need // multiple) * multiple)
+
+def audio_inputs(
+    processor,                # a Qwen2-Audio processor
+    texts:list[str],          # prompts, chat template applied, one `<|AUDIO|>` per clip
+    audios:list,              # 1-D float arrays at the feature extractor's sampling rate, in order of appearance
+    sr:int=16_000,            # their sampling rate
+    side:str='left',          # token padding side: left for generation
+    trim:bool=True,           # pad the audio to `trimmed_length`, not to 30 s
+):                            # the processor's `BatchFeature`
+    "`processor(text=texts, audio=audios)` with the mel features only as long as the batch's longest clip needs."
+    kw = dict(audio_kwargs=dict(max_length=trimmed_length(processor.feature_extractor, [len(a) for a in audios]))) if trim and len(audios) else {}
+    with padding_side(processor, side):
+        return processor(text=texts, audio=audios, sampling_rate=sr, return_tensors='pt', padding=True, **kw)
