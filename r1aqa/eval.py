@@ -147,8 +147,9 @@ def to_text(rep:Report)->str:
     lines += [_STARS, f'Total Accuracy: {tot} over {rep.n} samples', _STARS, f'No prediction count: {rep.n_missing + rep.n_failed}']
     tm = f'{rep.task_mean:.2f}%' if rep.task_mean is not None else 'n/a'
     lines += [f'Mean of {next(iter(rep.groups), "task")} accuracies: {tm}',
-              f'Missing: {rep.n_missing}  Failed: {rep.n_failed}  Unlabelled: {rep.n_unlabelled}  '
-              f'({"skipped, as the official script" if rep.skip_missing else "counted as wrong"})']
+              f'Missing: {rep.n_missing}  Failed: {rep.n_failed} '
+              f'({"skipped, as the official script" if rep.skip_missing else "counted as wrong"})  '
+              f'Unlabelled: {rep.n_unlabelled} (not scored)']
     if rep.annotation: lines.append(f'Annotation: {rep.annotation["path"]} sha256 {rep.annotation["sha256"]}')
     return '\n'.join(lines) + '\n'
 
