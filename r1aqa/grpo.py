@@ -17,7 +17,7 @@ from trl.trainer.utils import selective_log_softmax, disable_dropout_in_model
 from trl.models.utils import unwrap_model_for_generation
 from fastcore.basics import patch
 
-from .models import load_policy, load_reference, padding_side, audio_token_ids, unwrap, encode_audio, merge_audio
+from .models import load_policy, load_reference, audio_inputs, audio_token_ids, unwrap, encode_audio, merge_audio
 from .rewards import compute_rewards, reward_name, reward_metrics
 
 # %% auto #0
@@ -254,13 +254,11 @@ def _tower_trains(model)->bool:
     return any(p.requires_grad for p in unwrap(model).model.audio_tower.parameters())
 
 @patch
-def _encode_prompts(self:GRPOTrainer, inputs:list[dict]):
-    "Processor outputs for a batch of dataset items, prompts left-padded for generation."
+def _encode_prompts(self:GRPOTrainer, inputs:list[dict], trim:bool=True):
+    "Processor outputs for a batch of dataset items: prompts left-padded for generation, features as long as the longest clip needs."
     proc = self.processing_class
     texts = [proc.apply_chat_template(x["prompt"], add_generation_prompt=True, tokenize=False) for x in inputs]
-    sr = proc.feature_extractor.sampling_rate
-    with padding_side(proc, "left"):
-        enc = proc(text=texts, audio=[x["audio"] for x in inputs], sampling_rate=sr, return_tensors="pt", padding=True)
+    enc = audio_inputs(proc, texts, [x["audio"] for x in inputs], proc.feature_extractor.sampling_rate, trim=trim)
     return enc.to(self.accelerator.device)
 
 # %% ../nbs/04_grpo.ipynb #14c1691a

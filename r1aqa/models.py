@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tokenizers import Regex, Tokenizer, models as tok_models, normalizers, pre_tokenizers, trainers
 from transformers import (AutoProcessor, GenerationConfig, Qwen2AudioConfig, Qwen2AudioForConditionalGeneration,
                           Qwen2AudioProcessor, Qwen2Tokenizer, WhisperFeatureExtractor)
@@ -282,8 +283,9 @@ def unwrap(model):
 def _encoder_forward(tower, x, mask):
     "`Qwen2AudioEncoder.forward` for any number of mel frames up to 3000 (transformers' refuses all but 3000)."
     if tower.training and tower.layerdrop > 0: raise NotImplementedError("encode_audio: layerdrop with fewer than 3000 mel frames")
-    x = torch.nn.functional.gelu(tower.conv2(torch.nn.functional.gelu(tower.conv1(x)))).permute(0, 2, 1)
-    x = torch.nn.functional.dropout(x + tower.embed_positions.weight[:x.shape[1]], p=tower.dropout, training=tower.training)
+    x = F.gelu(tower.conv2(F.gelu(tower.conv1(x)))).permute(0, 2, 1)
+    pos = tower.embed_positions(torch.arange(x.shape[1], device=x.device))  # a module call, so ZeRO-3 gathers the table
+    x = F.dropout(x + pos, p=tower.dropout, training=tower.training)
     for layer in tower.layers: x = layer(x, mask)
     return tower.layer_norm(tower.avg_pooler(x.permute(0, 2, 1)).permute(0, 2, 1))
 

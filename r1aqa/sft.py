@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainingArguments
 
-from .models import load_policy, padding_side
+from .models import audio_inputs, load_policy
 
 # %% auto #0
 __all__ = ['SFTCollator', 'sft']
@@ -25,9 +25,8 @@ class SFTCollator:
     def __call__(self, items:list[dict])->dict:
         p = self.processor; tok = p.tokenizer
         prompts = [p.apply_chat_template(it["prompt"], add_generation_prompt=True, tokenize=False) for it in items]
-        with padding_side(p, "right"):
-            enc = p(text=prompts, audio=[it["audio"] for it in items], sampling_rate=p.feature_extractor.sampling_rate,
-                    return_tensors="pt", padding=True)
+        # 30 s of features (trim=False): the model's own forward, which computes the loss from `labels`, requires them
+        enc = audio_inputs(p, prompts, [it["audio"] for it in items], p.feature_extractor.sampling_rate, side="right", trim=False)
         targets = [tok(_target(it) + self.end, add_special_tokens=False).input_ids for it in items]
         prompt_ids = [row[:int(m.sum())].tolist() for row, m in zip(enc.input_ids, enc.attention_mask)]
         ids, labels, attn = _pad([a + b for a, b in zip(prompt_ids, targets)],
