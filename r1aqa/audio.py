@@ -4,17 +4,38 @@
 
 # %% ../nbs/00_audio.ipynb #37689a79
 from __future__ import annotations
-import functools
+import functools, importlib.metadata, re
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio
 
 # %% auto #0
 __all__ = ['AudioError', 'AudioNotFoundError', 'EmptyAudioError', 'CorruptAudioError', 'UnsupportedFormatError', 'audio_duration',
            'resample', 'load_audio']
+
+# %% ../nbs/00_audio.ipynb #06a4edda
+def _version(pkg:str)->str:
+    "Installed version of distribution `pkg`, or 'not installed'."
+    try: return importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError: return 'not installed'
+
+def _required(pkg:str)->str:
+    "The requirement r1aqa declares for `pkg` (e.g. 'torchaudio==2.11.0'), from the installed package's metadata."
+    try: reqs = importlib.metadata.requires('r1aqa') or []
+    except importlib.metadata.PackageNotFoundError: reqs = []
+    return next((r.split(';')[0].replace(' ', '') for r in reqs if re.match(rf'{pkg}(?![\w-])', r)), pkg)
+
+def _pair_message(err:Exception)->str:
+    "What to tell a user whose torchaudio does not load beside their torch."
+    t, ta = _required('torch'), _required('torchaudio')
+    return (f"torchaudio does not load beside the installed torch ({type(err).__name__}: {str(err)[:160]}). "
+            f"Installed: torch {_version('torch')}, torchaudio {_version('torchaudio')}; r1aqa needs {t} with {ta}, "
+            f"a torchaudio build works only with the torch it was built for. Fix: pip install \"{t}\" \"{ta}\"")
+
+try: import torchaudio
+except (OSError, ImportError) as e: raise ImportError(_pair_message(e)) from e
 
 # %% ../nbs/00_audio.ipynb #b8a7aba3
 class AudioError(Exception):

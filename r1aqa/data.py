@@ -4,22 +4,23 @@
 
 # %% ../nbs/01_data.ipynb #4847d120
 from __future__ import annotations
-import json, random, tempfile, warnings, zlib
+import json, random, re, sys, tempfile, warnings, zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from fastcore.script import call_parse, store_true
+from fastcore.script import anno_parser, call_parse, store_true
 from torch.utils.data import Dataset
 
 from .audio import AudioError, audio_duration, load_audio
 
 # %% auto #0
-__all__ = ['AQARecord', 'build_prompt', 'build_messages', 'make_solution', 'DataError', 'record_problems', 'check_records',
-           'read_jsonl', 'write_jsonl', 'read_rows', 'read_mmau', 'read_mmar', 'convert_avqa', 'prepare_avqa',
-           'AQADataset', 'make_tones', 'tones_splits']
+__all__ = ['USER_ERRORS', 'prepare_avqa_main', 'AQARecord', 'build_prompt', 'build_messages', 'make_solution', 'DataError',
+           'record_problems', 'check_records', 'read_jsonl', 'write_jsonl', 'read_rows', 'read_mmau', 'read_mmar',
+           'UsageError', 'run_command', 'cli_main', 'convert_avqa', 'prepare_avqa', 'AQADataset', 'make_tones',
+           'tones_splits']
 
 # %% ../nbs/01_data.ipynb #69c0b0e3
 _CORE = ('id', 'audio_path', 'question', 'choices', 'answer')
@@ -227,6 +228,48 @@ def read_mmar(
     _handle_problems(check_records(recs), path, on_problem)
     return recs
 
+# %% ../nbs/01_data.ipynb #328ef930
+class UsageError(ValueError):
+    "A command line that cannot work as given (a missing input, an option the chosen run ignores); the message says what to do."
+
+USER_ERRORS = (UsageError, DataError, AudioError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+def run_command(
+    name:str,                 # the command, as the user typed it
+    main,                     # `main(argv)` does the work
+    argv:list[str]|None=None, # the arguments; default `sys.argv[1:]`
+):
+    "Run `main(argv)`; a user's mistake (`USER_ERRORS`) prints `name: error: ...` and exits 2; `--debug` re-raises it."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in argv
+    if debug: argv.remove('--debug')
+    if 'transformers' in sys.modules:   # no bar per checkpoint load and save: the commands draw the bars that matter
+        sys.modules['transformers'].utils.logging.disable_progress_bar()
+    try: return main(argv)
+    except USER_ERRORS as e:
+        if debug: raise
+        first, *rest = str(e).strip().split('\n')
+        print(f"{name}: error: {first}", *(f"  {l}" for l in rest), "(--debug shows the traceback)", sep='\n', file=sys.stderr)
+        raise SystemExit(2) from None
+
+# %% ../nbs/01_data.ipynb #eb1f21ce
+def _underscored(argv:list[str])->list[str]:
+    "`--audio-dir x` -> `--audio_dir x`: option names only, values untouched."
+    return [re.sub(r'^--([a-z0-9_]+(?:-[a-z0-9_]+)+)(=|$)', lambda m: '--' + m[1].replace('-', '_') + m[2], a) for a in argv]
+
+def cli_main(
+    name:str,   # the command's name
+    func,       # a `call_parse` function
+):              # the console entry point: `main(argv=None)`
+    "A console entry point for `func`: options with dashes or underscores, and `run_command`'s one-line errors."
+    def parse_and_run(argv):
+        args = vars(anno_parser(func.__wrapped__, name).parse_args(_underscored(argv)))
+        for k in ('pdb', 'xtra'): args.pop(k, None)   # fastcore's own debugging options
+        return func(**args)
+    def main(argv:list[str]|None=None): return run_command(name, parse_and_run, argv)
+    main.__doc__ = f"Console entry point of `{name}`."
+    return main
+
 # %% ../nbs/01_data.ipynb #b11a71e7
 _AUDIO_EXTS = ('.wav', '.flac')
 
@@ -259,10 +302,12 @@ def convert_avqa(
     seed:int=0,             # seed for `sample`
 )->dict:                    # counts: read, skipped_view, rejected, written
     "Convert AVQA questions to R1-AQA JSONL with `dataset_name` and `audio_path`; returns counts."
-    rows = json.loads(Path(train_qa).read_text(encoding='utf-8'))
+    try: rows = json.loads(Path(train_qa).read_text(encoding='utf-8'))
+    except json.JSONDecodeError as e: raise DataError(f"{train_qa}: not valid JSON ({e}); AVQA's train_qa.json is one JSON list") from None
+    if not Path(audio_dir).is_dir(): raise UsageError(f"audio_dir {audio_dir}: no such folder (give the folder of extracted AVQA clips)")
     if not isinstance(rows, list): raise DataError(f"{train_qa}: expected a JSON list of questions, got {type(rows).__name__}")
     audio_dir = Path(audio_dir).absolute()
-    have = {p.name for p in audio_dir.iterdir()} if audio_dir.is_dir() else set()
+    have = {p.name for p in audio_dir.iterdir()}
     keep, rej, n_view = [], [], 0
     for i, row in enumerate(rows):
         if (why := _avqa_problem(row, i, train_qa)) is not None: rej.append({'row': i, 'reason': why, 'item': row}); continue
@@ -294,6 +339,8 @@ def prepare_avqa(
     c = convert_avqa(train_qa, audio_dir, out, rejects=rejects, skip_view=skip_view, sample=sample, seed=seed)
     rj = rejects or Path(out).with_suffix('.rejects.jsonl')
     print(f"read {c['read']}, skipped (View) {c['skipped_view']}, rejected {c['rejected']} -> {rj}, written {c['written']} -> {out}")
+
+prepare_avqa_main = cli_main('prepare_avqa', prepare_avqa)
 
 # %% ../nbs/01_data.ipynb #5f84ebda
 class AQADataset(Dataset):

@@ -12,10 +12,10 @@ from fastcore.basics import patch
 from .data import read_rows
 
 # %% auto #0
-__all__ = ['PRED_KEYS', 'MMAU_GROUPS', 'MMAR_GROUPS', 'READERS', 'mmau_match', 'sha256', 'Report', 'score', 'plot_report',
+__all__ = ['PRED_KEYS', 'MMAU_GROUPS', 'MMAR_GROUPS', 'READERS', 'main', 'mmau_match', 'sha256', 'Report', 'score', 'plot_report',
            'plot_sweep', 'detect_format', 'GenSettings', 'generate_batch', 'read_predictions', 'predict',
-           'summary_line', 'merge_results', 'evaluate', 'checkpoints', 'sweep_table', 'sweep_checkpoints', 'r1aqa_eval',
-           'main']
+           'summary_line', 'merge_results', 'model_fingerprint', 'evaluate', 'checkpoints', 'sweep_table',
+           'sweep_checkpoints', 'r1aqa_eval']
 
 # %% ../nbs/06_eval.ipynb #4e6db1a2
 def _tokens(text)->set[str]:
@@ -235,13 +235,15 @@ def plot_sweep(
     return fig
 
 # %% ../nbs/06_eval.ipynb #c1482f2b
-import copy, os, sys
+import copy, os
 from concurrent.futures import ThreadPoolExecutor
+from fnmatch import fnmatch
 import torch
+from huggingface_hub import snapshot_download
 from tqdm.auto import tqdm
-from fastcore.script import anno_parser, call_parse, store_true
+from fastcore.script import call_parse, store_true
 from .audio import AudioError, audio_duration
-from .data import AQADataset, DataError, build_prompt, read_jsonl, read_mmar, read_mmau
+from .data import AQADataset, DataError, UsageError, build_prompt, cli_main, read_jsonl, read_mmar, read_mmau
 from .models import audio_inputs, audio_token_ids, embed_inputs, load_for_inference, padding_side
 from .rewards import extract_answer
 
@@ -337,17 +339,25 @@ def read_predictions(
     return rows
 
 # %% ../nbs/06_eval.ipynb #7a32642b
-def _duration(path:str)->float:
-    "Clip length in seconds for sorting, capped at Whisper's 30 s; 0 when unreadable (loading will report why)."
-    try: return min(audio_duration(path), 30.0)
+_ENCODER_S = 30.0  # seconds of audio Whisper's encoder hears; the processor cuts the rest
+
+def _seconds(path:str)->float:
+    "Clip length in seconds, from the header; 0 when unreadable (loading will report why)."
+    try: return audio_duration(path)
     except (AudioError, OSError, ValueError): return 0.0
 
-def _order(records:list, tokenizer, think:bool)->list[int]:
-    "Indices of `records` by audio length, then prompt length in tokens."
+def _long_clips(secs:list[float])->dict:
+    "How many clips are longer than the encoder hears, the longest, and the seconds cut in all."
+    long = [s for s in secs if s > _ENCODER_S]
+    return dict(long_clips=len(long), longest_s=max(long, default=None), cut_s=sum(s - _ENCODER_S for s in long))
+
+def _order(records:list, tokenizer, think:bool, secs:list[float])->list[int]:
+    "Indices of `records` by audio length as the encoder hears it (at most 30 s), then prompt length in tokens."
     prompts = [build_prompt(r.question, r.choices, think=think) for r in records]
     n_tok = [len(x) for x in tokenizer(prompts)['input_ids']] if prompts else []
-    return sorted(range(len(records)), key=lambda i: (_duration(records[i].audio_path), n_tok[i]))
+    return sorted(range(len(records)), key=lambda i: (min(secs[i], _ENCODER_S), n_tok[i]))
 
+# %% ../nbs/06_eval.ipynb #9f05dfd7
 def _load_items(ds:AQADataset, idxs:list[int])->tuple[list[dict], list[dict]]:
     "Dataset items for `idxs`, and `failed` prediction rows for those whose audio cannot be read."
     items, failed = [], []
@@ -366,6 +376,16 @@ def _as_loaded(model, dtype, device):
     "`(model, processor)`: loaded from a checkpoint path, or passed through when already loaded."
     return tuple(model) if isinstance(model, (tuple, list)) else load_for_inference(model, dtype=dtype, device=device)
 
+def _todo(records:list, pred_path:Path, retry_failed:bool)->tuple[list[int], dict]:
+    "Indices of the records still to answer, and the starting stats (failures kept from earlier runs counted)."
+    prev = read_predictions(pred_path)
+    keep = {k for k, r in prev.items() if not (retry_failed and r.get('status') == 'failed')}
+    todo = [i for i, r in enumerate(records) if r.id not in keep]
+    failed = sum(prev[r.id].get('status') == 'failed' for r in records if r.id in keep)
+    return todo, dict(items=len(records), done_before=len(records) - len(todo), new=0, failed=failed, seconds=0.0,
+                      items_per_s=None, long_clips=0, longest_s=None, cut_s=0.0)
+
+# %% ../nbs/06_eval.ipynb #101c4866
 def predict(
     records:list,              # `AQARecord`s to answer
     pred_path:str|Path,        # predictions JSONL: read to skip finished ids, appended after every batch
@@ -377,17 +397,17 @@ def predict(
     on_batch=None,             # called as on_batch(batch_number, rows) after each batch is on disk
     dtype=None, device=None,   # for loading `model`
     quiet:bool=False,          # no progress bar (the summary line is always printed)
-)->dict:                       # counts and throughput
+)->dict:                       # counts, throughput, and the clips longer than the encoder hears
     "Answer every record not yet in `pred_path`, batch by batch, appending as it goes."
     gen, pred_path = gen or GenSettings(), Path(pred_path)
     pred_path.parent.mkdir(parents=True, exist_ok=True)
-    done = {k for k, r in read_predictions(pred_path).items() if not (retry_failed and r.get('status') == 'failed')}
-    todo = [i for i, r in enumerate(records) if r.id not in done]
-    stats = dict(items=len(records), done_before=len(records) - len(todo), new=0, failed=0, seconds=0.0, items_per_s=None)
+    todo, stats = _todo(records, pred_path, retry_failed)
     if not todo: print(summary_line(stats)); return stats
     model, processor = _as_loaded(model, dtype, device)
     ds, t0 = AQADataset(records, think=think), time.perf_counter()
-    order = [todo[j] for j in _order([records[i] for i in todo], processor.tokenizer, think)]
+    secs = [_seconds(records[i].audio_path) for i in todo]
+    stats |= _long_clips(secs)
+    order = [todo[j] for j in _order([records[i] for i in todo], processor.tokenizer, think, secs)]
     batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
     suppress, pad, tok = audio_token_ids(processor), model.generation_config.pad_token_id, copy.deepcopy(processor.tokenizer)
     stats['checkpoint_generation_config'] = model.generation_config.to_diff_dict()  # what our explicit settings override
@@ -410,10 +430,14 @@ def predict(
 
 # %% ../nbs/06_eval.ipynb #891dd906
 def summary_line(stats:dict)->str:
-    "One line: items, seconds, items per second."
+    "One line: items, seconds, items per second; then clips cut to the encoder's 30 s and failed items, if any."
     ips = f"{stats['items_per_s']:.2f}" if stats.get('items_per_s') else 'n/a'
-    return (f"r1aqa_eval: {stats['new']} items in {stats['seconds']:.1f} s, {ips} items/s "
+    line = (f"r1aqa_eval: {stats['new']} items in {stats['seconds']:.1f} s, {ips} items/s "
             f"({stats['done_before']} done before, {stats['failed']} failed, {stats['items']} in all)")
+    if n := stats.get('long_clips'):
+        line += f"; {n} clip{'s' * (n > 1)} longer than the encoder's 30 s: {stats['longest_s']:.1f} s the longest, {stats['cut_s']:.1f} s cut in all"
+    if stats['failed']: line += "; fix the failed items' audio and rerun with --retry_failed"
+    return line
 
 # %% ../nbs/06_eval.ipynb #ca6868cd
 def merge_results(
@@ -435,33 +459,136 @@ def merge_results(
         out.append(base)
     return out
 
+# %% ../nbs/06_eval.ipynb #1f48b395
+_TRAINING_STATE = ('optimizer.pt', 'scheduler.pt', 'scaler.pt', 'rng_state*.pth', 'trainer_state.json', 'training_args.bin')
+_WHOLE, _BLOCKS, _BLOCK = 64 << 20, 16, 1 << 20  # files up to 64 MiB hashed whole; bigger ones by 16 blocks of 1 MiB
+
+def _file_digest(path:Path)->str:
+    "sha256 of the file at `path`; above 64 MiB, of its size and 16 evenly spaced 1 MiB blocks."
+    size = path.stat().st_size
+    if size <= _WHOLE: return sha256(path)
+    h = hashlib.sha256(str(size).encode())
+    with open(path, 'rb') as f:
+        for k in range(_BLOCKS): f.seek(k * (size - _BLOCK) // (_BLOCKS - 1)); h.update(f.read(_BLOCK))
+    return h.hexdigest()
+
+def _affects_outputs(rel:Path)->bool:
+    "False for a model folder's training state and hidden files (`rel` is relative to the folder)."
+    if any(s.startswith('.') for s in rel.parts) or any(s.startswith('checkpoint-') for s in rel.parts[:-1]): return False
+    return not any(fnmatch(rel.name, p) for p in _TRAINING_STATE)
+
+# %% ../nbs/06_eval.ipynb #4b4fc298
+_MODEL_KINDS = "a checkpoint folder, a LoRA adapter folder, or a hub id downloaded beforehand"
+
+def _model_dir(model:str|Path, label:str|None=None)->Path:
+    "The folder `model` names: itself, or a hub id's snapshot in the local cache; a `UsageError` when there is none."
+    label, p = label or f"--model {model}", Path(model)
+    if not p.exists() and isinstance(model, str):
+        try: p = Path(snapshot_download(model, local_files_only=True))
+        except (ValueError, OSError): pass   # not a valid repo id, or not in the cache
+    if not p.exists(): raise UsageError(f"{label}: no such folder, and not a hub model in the local cache ({_MODEL_KINDS})")
+    if not p.is_dir(): raise UsageError(f"{label}: a file, not a folder ({_MODEL_KINDS})")
+    if not any((p/f).is_file() for f in ('config.json', 'adapter_config.json')):
+        raise UsageError(f"{label}: neither config.json nor adapter_config.json in {p} ({_MODEL_KINDS})")
+    return p
+
+# %% ../nbs/06_eval.ipynb #0c2fa1d4
+def _dir_fingerprint(d:Path, skip=())->str:
+    "sha256 over the relative name, size and content hash of each file in `d` that can change outputs."
+    d, skip = Path(d).resolve(), [Path(s).resolve() for s in skip]
+    h = hashlib.sha256()
+    for rel, p in sorted((p.relative_to(d).as_posix(), p) for p in d.rglob('*') if p.is_file()):
+        if _affects_outputs(Path(rel)) and not any(p.is_relative_to(s) for s in skip):
+            h.update(f"{rel}\0{p.stat().st_size}\0{_file_digest(p)}\n".encode())
+    return h.hexdigest()
+
+def _pair_fingerprint(model, processor, n:int=4096)->str:
+    "sha256 over each state_dict tensor's name, shape, dtype and an evenly strided sample of at most `n` of its values, and the chat template."
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        flat = t.detach().reshape(-1)
+        h.update(f"{name} {tuple(t.shape)} {t.dtype}\n".encode())
+        h.update(flat[::max(1, -(-flat.numel() // n))].to('cpu', torch.float32).numpy().tobytes())
+    h.update(str(getattr(processor, 'chat_template', None) or getattr(getattr(processor, 'tokenizer', None), 'chat_template', None)).encode())
+    return h.hexdigest()
+
+# %% ../nbs/06_eval.ipynb #b6e9fd44
+def model_fingerprint(
+    model,    # checkpoint or LoRA adapter folder, hub id in the local cache, or a loaded `(model, processor)` pair
+    skip=(),  # folders to leave out, should they lie inside the model folder (`evaluate` passes its `out`)
+)->str:       # hex sha256: the same weights and processor give the same string, wherever they lie
+    "A content fingerprint of `model`, to key predictions by what made them."
+    if isinstance(model, (tuple, list)): return _pair_fingerprint(*model)
+    d = _model_dir(model)
+    fp, cfg = _dir_fingerprint(d, skip), d/'adapter_config.json'
+    base = json.loads(cfg.read_text()).get('base_model_name_or_path') if cfg.is_file() else None
+    if not base: return fp
+    base_fp = _dir_fingerprint(_model_dir(base, f"--model {model}: its base model {base}"), skip)
+    return hashlib.sha256(f"{fp} {base_fp}".encode()).hexdigest()
+
 # %% ../nbs/06_eval.ipynb #b4e2dce7
-_SAME = ('model', 'data_sha256', 'generation', 'think')  # settings a resumed run must share with the first
+_SAME = ('model_fingerprint', 'data_sha256', 'audio_dir', 'generation', 'think')  # the resume key: what determines the outputs
 
-def _settings(model, data, kind, gen, think, batch_size, audio_dir, limit)->dict:
+def _settings(model, data, kind, gen, think, batch_size, audio_dir, limit, skip=())->dict:
     "Everything that describes a run, for run.json and the report."
-    name = getattr(model[0], 'name_or_path', 'in-memory model') if isinstance(model, (tuple, list)) else str(Path(model).resolve())
-    return dict(model=name, data=str(Path(data).resolve()), data_sha256=sha256(data), format=kind, audio_dir=audio_dir,
-                generation=dict(vars(gen)), think=think, batch_size=batch_size, limit=limit,
-                torch=torch.__version__, transformers=__import__('transformers').__version__)
+    if isinstance(model, (tuple, list)): name = getattr(model[0], 'name_or_path', 'in-memory model')
+    else: name = str(Path(model).resolve()) if Path(model).exists() else str(model)
+    return dict(model=name, model_fingerprint=model_fingerprint(model, skip), data=str(Path(data).resolve()), data_sha256=sha256(data),
+                format=kind, audio_dir=str(Path(audio_dir).resolve()) if audio_dir else None, generation=dict(vars(gen)),
+                think=think, batch_size=batch_size, limit=limit, torch=torch.__version__, transformers=__import__('transformers').__version__)
 
-def _check_settings(out:Path, settings:dict):
-    "Refuse to resume predictions made with other settings; then record these."
-    run, preds = out/'run.json', out/'predictions.jsonl'
-    if run.exists() and preds.exists():
-        old = json.loads(run.read_text())
-        diff = {k: dict(before=old.get(k), now=settings[k]) for k in _SAME if old.get(k) != settings[k]}
-        if diff: raise ValueError(f"{out}: predictions.jsonl was made with other settings {diff}; use another --out or delete {preds}")
+# %% ../nbs/06_eval.ipynb #a769216a
+def _short(k:str, v): return v[:12] if k in ('model_fingerprint', 'data_sha256') and isinstance(v, str) and len(v) == 64 else v
+
+def _differences(old:dict, now:dict)->list[str]:
+    "'field: before -> now' for each field of the resume key that differs; a decoding setting by its own name."
+    out = []
+    for k in _SAME:
+        a, b = old.get(k, '(not recorded)'), now[k]
+        if a == b: continue
+        if isinstance(a, dict) and isinstance(b, dict): out += [f"{k}.{s}: {a.get(s)} -> {b.get(s)}" for s in {**a, **b} if a.get(s) != b.get(s)]
+        else: out.append(f"{k}: {_short(k, a)} -> {_short(k, b)}")
+    return out
+
+# %% ../nbs/06_eval.ipynb #a3128459
+_OUTPUTS = ('predictions.jsonl', 'results.json', 'report.json', 'report.txt', 'report.png')  # what a restart discards
+
+def _check_settings(out:Path, settings:dict, on_mismatch:str='refuse'):
+    "Refuse predictions made under another resume key (or discard them, with on_mismatch='restart'); then record these settings."
+    run = out/'run.json'
+    if (out/'predictions.jsonl').exists() and (diff := _differences(json.loads(run.read_text()) if run.exists() else {}, settings)):
+        why = f"predictions.jsonl was made with other settings ({'; '.join(diff)})"
+        if on_mismatch == 'refuse': raise UsageError(f"{out}: {why}; add --restart to discard them, or choose another --out")
+        for f in _OUTPUTS: (out/f).unlink(missing_ok=True)
+        print(f"r1aqa_eval: {out}: starting afresh: {why}")
     run.write_text(json.dumps(settings, indent=2))
 
+# %% ../nbs/06_eval.ipynb #9087f3d6
 def _check_ids(records:list, data):
     "Resuming goes by id, so ids must be unique."
     dup = [k for k, n in Counter(r.id for r in records).items() if n > 1]
     if dup: raise DataError(f"{data}: field 'id': {len(dup)} ids appear more than once (e.g. {dup[0]!r}); resuming needs unique ids")
 
+def _read_inputs(data, audio_dir, limit)->tuple[str, list, list|None]:
+    "The data file's format, its (first `limit`) records, and for MMAU and MMAR the rows as written."
+    if audio_dir is not None and not Path(audio_dir).is_dir(): raise UsageError(f"--audio-dir {audio_dir}: no such folder")
+    kind = detect_format(data)
+    records = READERS[kind](data, audio_dir=audio_dir)
+    raw = read_rows(data) if kind != 'jsonl' else None
+    if limit: records, raw = records[:limit], (raw[:limit] if raw is not None else None)
+    _check_ids(records, data)
+    return kind, records, raw
+
+def _all_failed(records:list, preds:dict, data, audio_dir)->str|None:
+    "Why, when every item failed (their audio could not be read), and what to check; else None."
+    errs = [preds[r.id]['error'] for r in records if preds.get(r.id, {}).get('status') == 'failed']
+    if not records or len(errs) < len(records): return None
+    where = f"check --audio-dir ({Path(audio_dir).resolve()} given)" if audio_dir else f"check the audio paths in {data}, or give --audio-dir"
+    return f"all {len(records)} items failed: their audio could not be read (first: {errs[0]}); {where}"
+
 # %% ../nbs/06_eval.ipynb #c437b0d8
 def evaluate(
-    model,                     # checkpoint / adapter / hub-style directory, or a loaded `(model, processor)` pair
+    model,                     # checkpoint or adapter folder, hub id in the local cache, or a loaded `(model, processor)` pair
     data:str|Path,             # MMAU JSON list, MMAR metadata or R1-AQA JSONL
     out:str|Path,              # folder for predictions, results, report and plot
     audio_dir:str|Path|None=None,  # folder holding the clips, looked up by file name; None: paths as written
@@ -471,30 +598,33 @@ def evaluate(
     limit:int|None=None,       # only the first `limit` records
     retry_failed:bool=False,   # redo items that failed before
     skip_missing:bool=False,   # score as MMAU's script does (leave out missing and failed items)
+    on_mismatch:str='refuse',  # predictions in `out` made under another resume key: 'refuse' them, or 'restart' afresh
     on_batch=None,             # called as on_batch(batch_number, rows) after each batch is on disk
     dtype=None, device=None,   # for loading `model`
     quiet:bool=False,          # no progress bar
 )->Report:
-    "Predict (resuming), write MMAU-style results, score them and plot."
+    "Predict (resuming), write MMAU-style results, score them and plot; a `UsageError` if every item failed."
+    if on_mismatch not in ('refuse', 'restart'): raise ValueError(f"on_mismatch={on_mismatch!r}: must be 'refuse' or 'restart'")
     out, gen = Path(out), gen or GenSettings()
+    src = model if isinstance(model, (tuple, list)) else _model_dir(model)   # before anything is written to `out`
+    kind, records, raw = _read_inputs(data, audio_dir, limit)
+    settings = _settings(model, data, kind, gen, think, batch_size, audio_dir, limit, skip=[out])
+    if out.exists() and not out.is_dir(): raise UsageError(f"--out {out}: a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    kind = detect_format(data)
-    records = READERS[kind](data, audio_dir=audio_dir)
-    raw = read_rows(data) if kind != 'jsonl' else None
-    if limit: records, raw = records[:limit], (raw[:limit] if raw is not None else None)
-    _check_ids(records, data)
-    settings = _settings(model, data, kind, gen, think, batch_size, str(audio_dir) if audio_dir else None, limit)
-    _check_settings(out, settings)
-    stats = predict(records, out/'predictions.jsonl', model, gen, batch_size, think, retry_failed, on_batch, dtype, device, quiet)
-    results = merge_results(records, raw, kind, read_predictions(out/'predictions.jsonl'))
+    _check_settings(out, settings, on_mismatch)
+    stats = predict(records, out/'predictions.jsonl', src, gen, batch_size, think, retry_failed, on_batch, dtype, device, quiet)
+    preds = read_predictions(out/'predictions.jsonl')
+    results = merge_results(records, raw, kind, preds)
     (out/'results.json').write_text(json.dumps(results, indent=1, ensure_ascii=False))
     rep = score(results, skip_missing=skip_missing, annotation=data, settings=settings, throughput=stats)
     rep.save(out); plot_report(rep, out/'report.png')
+    if why := _all_failed(records, preds, data, audio_dir): raise UsageError(why)   # results and report are on disk
     return rep
 
 # %% ../nbs/06_eval.ipynb #91521c55
 def checkpoints(run_dir:str|Path)->list[tuple[int, Path]]:
     "(step, folder) of every `checkpoint-<step>` folder in `run_dir`, by step."
+    if not Path(run_dir).is_dir(): raise FileNotFoundError(f"--sweep {run_dir}: no such folder")
     found = [(int(m[1]), p) for p in Path(run_dir).iterdir() if p.is_dir() and (m := re.fullmatch(r'checkpoint-(\d+)', p.name))]
     if not found: raise FileNotFoundError(f"{run_dir}: no checkpoint-<step> folders")
     return sorted(found)
@@ -525,9 +655,20 @@ def sweep_checkpoints(
     return rows
 
 # %% ../nbs/06_eval.ipynb #4245b638
+def _check_options(batch_size, max_new_tokens, num_beams, limit, dtype, device):
+    "Stop options that cannot work, each with one line, before any work."
+    for k, v in dict(batch_size=batch_size, max_new_tokens=max_new_tokens, num_beams=num_beams, limit=limit).items():
+        if v is not None and v < 1: raise UsageError(f"--{k} {v}: must be at least 1")
+    if dtype and not isinstance(getattr(torch, dtype, None), torch.dtype): raise UsageError(f"--dtype {dtype}: not a torch dtype (bfloat16, float16 or float32)")
+    if device is None: return
+    try: dev = torch.device(device)
+    except RuntimeError: raise UsageError(f"--device {device}: not a device (cuda, cuda:1, cpu, ...)") from None
+    if dev.type == 'cuda' and not torch.cuda.is_available(): raise UsageError(f"--device {device}: no CUDA GPU on this machine")
+
+# %% ../nbs/06_eval.ipynb #d179d1ec
 @call_parse
 def r1aqa_eval(
-    model:str=None,             # checkpoint, LoRA adapter or hub-style directory
+    model:str=None,             # checkpoint or LoRA adapter folder, or a hub id already in the local cache
     data:str=None,              # MMAU JSON list, MMAR metadata or R1-AQA JSONL (the format is detected)
     audio_dir:str=None,         # folder holding the clips, looked up by file name (default: paths as in --data)
     out:str='eval_out',         # output folder
@@ -544,28 +685,20 @@ def r1aqa_eval(
     think:store_true=False,     # ask for <think> </think> before the answer
     limit:int=None,             # only the first N records
     retry_failed:store_true=False, # redo items that failed in an earlier run
+    restart:store_true=False,   # discard predictions in --out made with another model, data, audio folder or decoding
     skip_missing:store_true=False, # score as MMAU's script does: leave out items without a prediction
     dtype:str=None,             # model dtype (default: bfloat16 on GPU, float32 on CPU)
     device:str=None,            # cuda, cpu, ... (default: cuda if available)
     quiet:store_true=False,     # no progress bar
 ):
     "Evaluate a model, or every checkpoint of a run, on an MMAU-style benchmark: predictions, results, report, plots."
-    if data is None or (model is None) == (sweep is None): sys.exit("r1aqa_eval: give --data and exactly one of --model or --sweep")
+    if data is None or (model is None) == (sweep is None): raise UsageError("give --data and exactly one of --model or --sweep")
+    _check_options(batch_size, max_new_tokens, num_beams, limit, dtype, device)
     gen = GenSettings(max_new_tokens, do_sample, temperature, top_p, top_k, num_beams, repetition_penalty, seed)
     kw = dict(audio_dir=audio_dir, gen=gen, batch_size=batch_size, think=think, limit=limit, retry_failed=retry_failed,
-              skip_missing=skip_missing, dtype=dtype, device=device, quiet=quiet)
+              skip_missing=skip_missing, on_mismatch='restart' if restart else 'refuse', dtype=dtype, device=device, quiet=quiet)
     if sweep: print(sweep_table(sweep_checkpoints(sweep, data, out, **kw)))
     else: print(evaluate(model, data, out, **kw).to_text(), end='')
 
-
-
 # %% ../nbs/06_eval.ipynb #a13e40e4
-def _underscored(argv:list[str])->list[str]:
-    "`--audio-dir x` -> `--audio_dir x`: option names only, values untouched."
-    return [re.sub(r'^--([a-z0-9_]+(?:-[a-z0-9_]+)+)(=|$)', lambda m: '--' + m[1].replace('-', '_') + m[2], a) for a in argv]
-
-def main():
-    "Console entry point of `r1aqa_eval`, accepting `--audio-dir` as well as `--audio_dir`."
-    args = vars(anno_parser(r1aqa_eval.__wrapped__).parse_args(_underscored(sys.argv[1:])))
-    for k in ('pdb', 'xtra'): args.pop(k, None)   # fastcore's own debugging options
-    r1aqa_eval(**args)
+main = cli_main('r1aqa_eval', r1aqa_eval)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_grpo.ipynb #d1d8e468
 from __future__ import annotations
-import json, os
+import dataclasses, json, logging, os, warnings
 from pathlib import Path
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import torch
 import trl
 from torch.utils.data import Sampler
-from transformers import Trainer, GenerationConfig, set_seed
+from tqdm.auto import tqdm
+from transformers import Trainer, TrainerCallback, TrainingArguments, GenerationConfig, set_seed
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from trl.trainer.utils import selective_log_softmax, disable_dropout_in_model
 from trl.models.utils import unwrap_model_for_generation
 from fastcore.basics import patch
@@ -21,8 +23,9 @@ from .models import load_policy, load_reference, audio_inputs, audio_token_ids, 
 from .rewards import compute_rewards, reward_name, reward_metrics
 
 # %% auto #0
-__all__ = ['LOSS_TYPES', 'group_advantages', 'completion_mask', 'truncated', 'kl_k3', 'grpo_loss', 'sample_completions',
-           'completion_logps', 'GRPOConfig', 'GRPOTrainer', 'RepeatWindowSampler']
+__all__ = ['LOSS_TYPES', 'TRL_OPTIONS', 'logger', 'group_advantages', 'completion_mask', 'truncated', 'kl_k3', 'grpo_loss',
+           'sample_completions', 'completion_logps', 'ignored_options', 'GRPOConfig', 'GRPOTrainer',
+           'RepeatWindowSampler', 'MetricsBar', 'quiet_console']
 
 # %% ../nbs/04_grpo.ipynb #b653291b
 def group_advantages(
@@ -143,6 +146,22 @@ def completion_logps(
     return selective_log_softmax(logits[:, L-1:L+T-1].float() / temperature, completion_ids)
 
 # %% ../nbs/04_grpo.ipynb #2f3c8dc5
+TRL_OPTIONS = ("num_generations", "max_completion_length", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
+               "generation_kwargs", "beta", "num_iterations", "epsilon", "epsilon_high", "reward_weights", "scale_rewards",
+               "loss_type", "mask_truncated_completions", "log_completions", "num_completions_to_print", "disable_dropout",
+               "steps_per_generation", "generation_batch_size")   # the options trl.GRPOConfig adds that this trainer implements
+
+def _default(f:dataclasses.Field):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+def ignored_options(cfg)->str|None:
+    "A message naming every TRL option `cfg` sets away from TRL's default that this trainer does not implement, or None."
+    own = {f.name for f in dataclasses.fields(TrainingArguments)} | set(TRL_OPTIONS)
+    bad = [f"{f.name}={getattr(cfg, f.name)!r}" for f in dataclasses.fields(trl.GRPOConfig) if f.name not in own
+           and getattr(cfg, f.name) != _default(f) and not (f.name == "pad_to_multiple_of" and getattr(cfg, f.name) is None)]
+    if bad: return (f"{', '.join(bad)}: TRL option{'s' * (len(bad) > 1)} that r1aqa's GRPO trainer does not implement "
+                    "(it would ignore them); leave them at their defaults")
+
 @dataclass
 class GRPOConfig(trl.GRPOConfig):
     "TRL's `GRPOConfig` with R1-AQA's defaults and the policy-loading options of `load_policy`."
@@ -166,11 +185,15 @@ class GRPOConfig(trl.GRPOConfig):
     bf16:bool|None = field(default=None, metadata={"help": "None: bf16 where the GPU supports it, float32 on CPU"})
 
     def __post_init__(self):
+        if bad := ignored_options(self): raise ValueError(bad)
+        if not torch.cuda.is_available(): self.dataloader_pin_memory = False   # pinning needs an accelerator (torch warns)
         if self.bf16 is None: self.bf16 = not self.fp16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         if self.mode not in ("full", "lora", "qlora"): raise ValueError(f"mode must be full, lora or qlora, not {self.mode!r}")
         if self.loss_type not in LOSS_TYPES: raise ValueError(f"loss_type must be one of {LOSS_TYPES}, not {self.loss_type!r}")
         # TRL derives its generation batch from per-device completions; ours are prompts x num_generations.
         spg = self.steps_per_generation
+        if spg not in (None, self.gradient_accumulation_steps): raise ValueError(
+            f"steps_per_generation={spg}: this trainer samples once per optimizer step (steps_per_generation = gradient_accumulation_steps); use num_iterations to reuse rollouts")
         if self.generation_batch_size is None and spg is None: self.steps_per_generation = self.gradient_accumulation_steps * self.num_generations
         super().__post_init__()
         self.steps_per_generation = self.gradient_accumulation_steps
@@ -224,6 +247,7 @@ class GRPOTrainer(Trainer):
             pad_token_id=processing_class.tokenizer.pad_token_id, **(args.generation_kwargs or {}))
         self._metrics, self._buffer, self._step = defaultdict(list), [None] * args.gradient_accumulation_steps, None
         self.completion_log = []
+        quiet_console(self, "GRPO")
 
 def _as_list(x): return list(x) if isinstance(x, (list, tuple)) else [x]
 
@@ -268,10 +292,12 @@ def _generate_and_score(self:GRPOTrainer, inputs:list[dict])->dict:
     "Sample G completions per prompt from shared audio embeddings, score them, and compute advantages."
     a, G, dev = self.args, self.G, self.accelerator.device
     enc = self._encode_prompts(inputs)
-    with unwrap_model_for_generation(self.model_wrapped, self.accelerator) as m:
-        hidden, lens = encode_audio(m, enc.input_features, enc.feature_attention_mask)
-        embeds = merge_audio(m, enc.input_ids, hidden, lens)
-        ids = sample_completions(m, embeds, enc.attention_mask, G, self.generation_config)
+    with warnings.catch_warnings():   # trl reads `is_gradient_checkpointing`, deprecated in transformers 5 (a FutureWarning per step)
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        with unwrap_model_for_generation(self.model_wrapped, self.accelerator) as m:
+            hidden, lens = encode_audio(m, enc.input_features, enc.feature_attention_mask)
+            embeds = merge_audio(m, enc.input_ids, hidden, lens)
+            ids = sample_completions(m, embeds, enc.attention_mask, G, self.generation_config)
     mask = completion_mask(ids, self.eos_ids)
     trunc = truncated(ids, self.eos_ids)
     if a.mask_truncated_completions: mask = mask * (~trunc)[:, None].long()
@@ -367,6 +393,34 @@ def log(self:GRPOTrainer, logs:dict, start_time=None):
         for c in self.completion_log: print(f"[step {c['step']}] reward {c['reward']:.2f} | {c['prompt'][:60]}... -> {c['completion']!r}")
         self.completion_log = []
     super(GRPOTrainer, self).log({**logs, **metrics}, start_time)
+
+# %% ../nbs/04_grpo.ipynb #ec1467a9
+logger = logging.getLogger("r1aqa")
+
+class MetricsBar(TrainerCallback):
+    "A progress bar showing a few metrics; every log line goes to the `r1aqa` logger instead of the console."
+    def __init__(self, desc:str="train", keys=("loss", "reward", "accuracy", "kl"), bar:bool=True):
+        self.desc, self.keys, self.show, self.bar = desc, keys, bar, None
+    def on_train_begin(self, args, state, control, **kw):
+        if self.show and state.is_world_process_zero:
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.desc, unit="step", dynamic_ncols=True)
+    def on_step_end(self, args, state, control, **kw):
+        if self.bar is not None: self.bar.update(state.global_step - self.bar.n)
+    def on_log(self, args, state, control, logs=None, **kw):
+        logs = logs or {}
+        if state.is_world_process_zero: logger.info(json.dumps({"stage": self.desc, "step": state.global_step, **logs}))
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{logs[k]:.3g}" for k in self.keys if isinstance(logs.get(k), (int, float))}, refresh=True)
+    def on_train_end(self, args, state, control, **kw):
+        if self.bar is not None: self.bar.close(); self.bar = None
+
+def quiet_console(trainer:Trainer, desc:str="train")->Trainer:
+    "Replace `trainer`'s console printing (raw log dicts) with a `MetricsBar`."
+    for cb in list(trainer.callback_handler.callbacks):
+        if isinstance(cb, (PrinterCallback, ProgressCallback)) or type(cb).__name__ == "NotebookProgressCallback":
+            trainer.remove_callback(cb)
+    trainer.add_callback(MetricsBar(desc, bar=not trainer.args.disable_tqdm))
+    return trainer
 
 # %% ../nbs/04_grpo.ipynb #3688a26a
 @patch

@@ -8,7 +8,7 @@ __all__ = ['SPECIAL_TOKENS', 'AUDIO_TOKENS', 'CHAT_TEMPLATE', 'LM_LINEAR', 'AUDI
            'unwrap', 'encode_audio', 'merge_audio', 'embed_inputs', 'trimmed_length', 'audio_inputs']
 
 # %% ../nbs/03_models.ipynb #0724f11e
-import json, os, re, tempfile
+import json, logging, os, re, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +18,10 @@ from tokenizers import Regex, Tokenizer, models as tok_models, normalizers, pre_
 from transformers import (AutoProcessor, GenerationConfig, Qwen2AudioConfig, Qwen2AudioForConditionalGeneration,
                           Qwen2AudioProcessor, Qwen2Tokenizer, WhisperFeatureExtractor)
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+# bitsandbytes (imported by peft) tries to fetch an optional CPU kernel from the hub on CPUs with AVX-512 BF16 and logs a
+# warning when it cannot; offline that is every run, and its built-in kernel is the one we want. Only that logger is quieted.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 # %% ../nbs/03_models.ipynb #4a58de1a
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|AUDIO|>', '<|audio_bos|>', '<|audio_eos|>']
@@ -158,12 +162,13 @@ def _defaults(dtype, device, attn_implementation):
     return dtype, device, attn_implementation or 'sdpa'
 
 def _set_tokens(model, processor):
-    "Pad on the right with `<|endoftext|>`; stop generation at `<|im_end|>` or `<|endoftext|>`."
+    "Pad on the right with `<|endoftext|>`; stop at `<|im_end|>` or `<|endoftext|>` (generation config and model config alike)."
     tok = processor.tokenizer
     tok.pad_token, tok.padding_side = '<|endoftext|>', 'right'
     pad, end = tok.convert_tokens_to_ids(['<|endoftext|>', '<|im_end|>'])
     model.generation_config.pad_token_id, model.generation_config.eos_token_id = pad, [end, pad]
     model.config.text_config.pad_token_id = pad
+    model.config.text_config.eos_token_id = [end, pad]   # the tokenizer's eos among them: the Trainer has nothing to re-align
     return model, processor
 
 # %% ../nbs/03_models.ipynb #145190b9

@@ -10,6 +10,7 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from .models import audio_inputs, load_policy
+from .grpo import quiet_console
 
 # %% auto #0
 __all__ = ['SFTCollator', 'sft']
@@ -55,6 +56,7 @@ def sft(
     processor=None,              # the processor when `model` is loaded
     mode:str="full",             # `load_policy` mode when `model` is a path
     callbacks=None,              # Trainer callbacks
+    desc:str="SFT",              # the progress bar's label
     **policy_kwargs,             # passed on to `load_policy`
 )->Trainer:                      # the trainer, after training
     "Supervised fine-tuning on `<answer>` targets."
@@ -63,5 +65,5 @@ def sft(
     args.remove_unused_columns = False
     trainer = Trainer(model=model, args=args, train_dataset=train_dataset, data_collator=SFTCollator(processor),
                       processing_class=processor, callbacks=callbacks)
-    trainer.train()
+    quiet_console(trainer, desc).train()   # a bar and the `r1aqa` logger, not raw log dicts
     return trainer
