@@ -152,6 +152,7 @@ TRL_OPTIONS = ("num_generations", "max_completion_length", "temperature", "top_p
                "steps_per_generation", "generation_batch_size")   # the options trl.GRPOConfig adds that this trainer implements
 
 def _default(f:dataclasses.Field):
+    "A dataclass field's default value."
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 def ignored_options(cfg)->str|None:
@@ -159,8 +160,10 @@ def ignored_options(cfg)->str|None:
     own = {f.name for f in dataclasses.fields(TrainingArguments)} | set(TRL_OPTIONS)
     bad = [f"{f.name}={getattr(cfg, f.name)!r}" for f in dataclasses.fields(trl.GRPOConfig) if f.name not in own
            and getattr(cfg, f.name) != _default(f) and not (f.name == "pad_to_multiple_of" and getattr(cfg, f.name) is None)]
-    if bad: return (f"{', '.join(bad)}: TRL option{'s' * (len(bad) > 1)} that r1aqa's GRPO trainer does not implement "
-                    "(it would ignore them); leave them at their defaults")
+    if not bad: return None
+    one = len(bad) == 1
+    return (f"{', '.join(bad)}: TRL option{'' if one else 's'} that r1aqa's GRPO trainer does not implement "
+            f"(it would ignore {'it' if one else 'them'}); leave {'it at its default' if one else 'them at their defaults'}")
 
 @dataclass
 class GRPOConfig(trl.GRPOConfig):
