@@ -12,9 +12,9 @@ from fastcore.basics import patch
 from .data import read_rows
 
 # %% auto #0
-__all__ = ['PRED_KEYS', 'MMAU_GROUPS', 'MMAR_GROUPS', 'READERS', 'main', 'mmau_match', 'sha256', 'Report', 'score', 'plot_report',
-           'plot_sweep', 'detect_format', 'GenSettings', 'generate_batch', 'read_predictions', 'predict',
-           'summary_line', 'merge_results', 'model_fingerprint', 'evaluate', 'checkpoints', 'sweep_table',
+__all__ = ['PRED_KEYS', 'MMAU_GROUPS', 'MMAR_GROUPS', 'READERS', 'ENCODER_SECONDS', 'main', 'mmau_match', 'sha256', 'Report',
+           'score', 'plot_report', 'plot_sweep', 'detect_format', 'GenSettings', 'generate_batch', 'read_predictions',
+           'predict', 'summary_line', 'merge_results', 'model_fingerprint', 'evaluate', 'checkpoints', 'sweep_table',
            'sweep_checkpoints', 'r1aqa_eval']
 
 # %% ../nbs/06_eval.ipynb #4e6db1a2
@@ -339,7 +339,7 @@ def read_predictions(
     return rows
 
 # %% ../nbs/06_eval.ipynb #7a32642b
-_ENCODER_S = 30.0  # seconds of audio Whisper's encoder hears; the processor cuts the rest
+ENCODER_SECONDS = 30.0  # seconds of audio Whisper's encoder hears; the processor cuts the rest
 
 def _seconds(path:str)->float:
     "Clip length in seconds, from the header; 0 when unreadable (loading will report why)."
@@ -348,14 +348,14 @@ def _seconds(path:str)->float:
 
 def _long_clips(secs:list[float])->dict:
     "How many clips are longer than the encoder hears, the longest, and the seconds cut in all."
-    long = [s for s in secs if s > _ENCODER_S]
-    return dict(long_clips=len(long), longest_s=max(long, default=None), cut_s=sum(s - _ENCODER_S for s in long))
+    long = [s for s in secs if s > ENCODER_SECONDS]
+    return dict(long_clips=len(long), longest_s=max(long, default=None), cut_s=sum(s - ENCODER_SECONDS for s in long))
 
 def _order(records:list, tokenizer, think:bool, secs:list[float])->list[int]:
     "Indices of `records` by audio length as the encoder hears it (at most 30 s), then prompt length in tokens."
     prompts = [build_prompt(r.question, r.choices, think=think) for r in records]
     n_tok = [len(x) for x in tokenizer(prompts)['input_ids']] if prompts else []
-    return sorted(range(len(records)), key=lambda i: (min(secs[i], _ENCODER_S), n_tok[i]))
+    return sorted(range(len(records)), key=lambda i: (min(secs[i], ENCODER_SECONDS), n_tok[i]))
 
 # %% ../nbs/06_eval.ipynb #9f05dfd7
 def _load_items(ds:AQADataset, idxs:list[int])->tuple[list[dict], list[dict]]:

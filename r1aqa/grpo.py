@@ -9,6 +9,7 @@ from pathlib import Path
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import r1aqa.audio   # first: a torch/torchaudio mismatch is reported with its fix, not as a linker error
 import torch
 import trl
 from torch.utils.data import Sampler

@@ -12,6 +12,7 @@ import json, logging, os, re, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import r1aqa.audio   # first: a torch/torchaudio mismatch is reported with its fix, not as a linker error
 import torch
 import torch.nn.functional as F
 from tokenizers import Regex, Tokenizer, models as tok_models, normalizers, pre_tokenizers, trainers

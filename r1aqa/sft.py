@@ -6,6 +6,7 @@
 from __future__ import annotations
 from pathlib import Path
 
+import r1aqa.audio   # first: a torch/torchaudio mismatch is reported with its fix, not as a linker error
 import torch
 from transformers import Trainer, TrainingArguments
 

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+import r1aqa.audio   # first: a torch/torchaudio mismatch is reported with its fix, not as a linker error
 import torch
 from accelerate import PartialState
 from transformers import HfArgumentParser, TrainerCallback, TrainerState, TrainingArguments
@@ -20,11 +21,11 @@ from .models import load_policy, tiny_qwen2_audio
 from .rewards import REWARD_SETS, extract_answer
 from .grpo import GRPOConfig, GRPOTrainer, TRL_OPTIONS, logger
 from .sft import sft
-from .eval import GenSettings, evaluate, generate_batch, mmau_match, model_fingerprint
+from .eval import ENCODER_SECONDS, GenSettings, evaluate, generate_batch, mmau_match, model_fingerprint
 
 # %% auto #0
-__all__ = ['PRESETS', 'ENCODER_SECONDS', 'DEEPSPEED', 'RunArgs', 'validate_audio', 'prepare', 'greedy_accuracy', 'StopAtAccuracy',
-           'warm_up', 'heldout', 'plot_run', 'train', 'summary_text', 'parse_args', 'r1aqa_train']
+__all__ = ['PRESETS', 'DEEPSPEED', 'RunArgs', 'validate_audio', 'prepare', 'greedy_accuracy', 'StopAtAccuracy', 'warm_up',
+           'heldout', 'plot_run', 'train', 'summary_text', 'parse_args', 'r1aqa_train']
 
 # %% ../nbs/05_train.ipynb #8b159ddd
 @dataclass
@@ -79,8 +80,6 @@ PRESETS = {
 }
 
 # %% ../nbs/05_train.ipynb #54900276
-ENCODER_SECONDS = 30.0   # Whisper's window: Qwen2-Audio's encoder hears the first 30 s of a clip
-
 def validate_audio(
     records:list,        # training `AQARecord`s, in file order
     source:str="",       # the file they came from, for the message
