@@ -244,7 +244,7 @@ from tqdm.auto import tqdm
 from fastcore.script import call_parse, store_true
 from .audio import AudioError, audio_duration
 from .data import AQADataset, DataError, UsageError, build_prompt, cli_main, read_jsonl, read_mmar, read_mmau
-from .models import audio_inputs, audio_token_ids, embed_inputs, load_for_inference, padding_side
+from .models import audio_inputs, audio_token_ids, embed_inputs, family_of, load_for_inference, padding_side
 from .rewards import extract_answer
 
 # %% ../nbs/06_eval.ipynb #8d16909f
@@ -282,10 +282,10 @@ class GenSettings:
         return kw
 
 # %% ../nbs/06_eval.ipynb #32d862af
-def _inputs(processor, items:list[dict], sr:int=16_000):
-    "Left-padded model inputs for dataset `items`: token ids and audio features as long as the longest clip needs."
+def _inputs(processor, items:list[dict], sr:int=16_000, trim:bool=True):
+    "Left-padded model inputs for dataset `items`: token ids and audio features as long as the longest clip needs (`trim`)."
     texts = [processor.apply_chat_template(it['prompt'], add_generation_prompt=True, tokenize=False) for it in items]
-    return audio_inputs(processor, texts, [it['audio'] for it in items], sr)
+    return audio_inputs(processor, texts, [it['audio'] for it in items], sr, trim=trim)
 
 def _generate(model, inputs, gen:GenSettings, suppress:list[int])->torch.Tensor:
     "The new token ids `model` generates for `inputs`."
@@ -302,14 +302,15 @@ def _decode(tokenizer, new:torch.Tensor, pad:int)->list[tuple[str,int]]:
 
 # %% ../nbs/06_eval.ipynb #1256024f
 def generate_batch(
-    model,                 # a Qwen2-Audio model in eval mode
+    model,                 # a model of any registered family, in eval mode
     processor,             # its processor
     items:list[dict],      # `AQADataset` items (prompt messages and audio)
     gen:GenSettings,       # decoding settings
     sr:int=16_000,         # sample rate of the items' audio
 )->list[tuple[str,int]]:   # (decoded new text, number of new tokens) per item
     "Generate answers for `items` in one left-padded batch."
-    new = _generate(model, _inputs(processor, items, sr), gen, audio_token_ids(processor))
+    fam = family_of(model)
+    new = _generate(model, _inputs(processor, items, sr, fam.trims), gen, audio_token_ids(processor, fam.audio_tokens))
     return _decode(processor.tokenizer, new, model.generation_config.pad_token_id)
 
 # %% ../nbs/06_eval.ipynb #d0a8e417
@@ -366,15 +367,15 @@ def _load_items(ds:AQADataset, idxs:list[int])->tuple[list[dict], list[dict]]:
         except AudioError as e: failed.append(dict(id=ds.records[i].id, status='failed', error=f'{type(e).__name__}: {e}'))
     return items, failed
 
-def _prepare(ds:AQADataset, processor, idxs:list[int]):
+def _prepare(ds:AQADataset, processor, idxs:list[int], trim:bool=True):
     "Everything a batch needs before the model: items, failed rows, model inputs (run on the prefetch thread)."
     items, failed = _load_items(ds, idxs)
-    return items, failed, (_inputs(processor, items, ds.sr) if items else None)
+    return items, failed, (_inputs(processor, items, ds.sr, trim) if items else None)
 
 # %% ../nbs/06_eval.ipynb #e94ba977
-def _as_loaded(model, dtype, device):
-    "`(model, processor)`: loaded from a checkpoint path, or passed through when already loaded."
-    return tuple(model) if isinstance(model, (tuple, list)) else load_for_inference(model, dtype=dtype, device=device)
+def _as_loaded(model, dtype, device, family=None):
+    "`(model, processor)`: loaded from a checkpoint path (as `family`, or the one its config names), or passed through when already loaded."
+    return tuple(model) if isinstance(model, (tuple, list)) else load_for_inference(model, dtype=dtype, device=device, family=family)
 
 def _todo(records:list, pred_path:Path, retry_failed:bool)->tuple[list[int], dict]:
     "Indices of the records still to answer, and the starting stats (failures kept from earlier runs counted)."
@@ -397,26 +398,27 @@ def predict(
     on_batch=None,             # called as on_batch(batch_number, rows) after each batch is on disk
     dtype=None, device=None,   # for loading `model`
     quiet:bool=False,          # no progress bar (the summary line is always printed)
+    family:str|None=None,      # the model family when loading `model`; None: from its config
 )->dict:                       # counts, throughput, and the clips longer than the encoder hears
     "Answer every record not yet in `pred_path`, batch by batch, appending as it goes."
     gen, pred_path = gen or GenSettings(), Path(pred_path)
     pred_path.parent.mkdir(parents=True, exist_ok=True)
     todo, stats = _todo(records, pred_path, retry_failed)
     if not todo: print(summary_line(stats)); return stats
-    model, processor = _as_loaded(model, dtype, device)
-    ds, t0 = AQADataset(records, think=think), time.perf_counter()
+    model, processor = _as_loaded(model, dtype, device, family)
+    fam, ds, t0 = family_of(model), AQADataset(records, think=think), time.perf_counter()
     secs = [_seconds(records[i].audio_path) for i in todo]
     stats |= _long_clips(secs)
     order = [todo[j] for j in _order([records[i] for i in todo], processor.tokenizer, think, secs)]
     batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
-    suppress, pad, tok = audio_token_ids(processor), model.generation_config.pad_token_id, copy.deepcopy(processor.tokenizer)
+    suppress, pad, tok = audio_token_ids(processor, fam.audio_tokens), model.generation_config.pad_token_id, copy.deepcopy(processor.tokenizer)
     stats['checkpoint_generation_config'] = model.generation_config.to_diff_dict()  # what our explicit settings override
     torch.manual_seed(gen.seed)
     with tqdm(total=len(order), desc='r1aqa_eval', unit='item', disable=quiet) as bar, ThreadPoolExecutor(1) as pool:
-        nxt = pool.submit(_prepare, ds, processor, batches[0])
+        nxt = pool.submit(_prepare, ds, processor, batches[0], fam.trims)
         for b in range(len(batches)):
             items, rows, inputs = nxt.result()
-            if b + 1 < len(batches): nxt = pool.submit(_prepare, ds, processor, batches[b + 1])
+            if b + 1 < len(batches): nxt = pool.submit(_prepare, ds, processor, batches[b + 1], fam.trims)
             if items: rows += [dict(id=it['id'], status='ok', output=t, prediction=extract_answer(t), new_tokens=n)
                                for it, (t, n) in zip(items, _decode(tok, _generate(model, inputs, gen, suppress), pad))]
             _append(pred_path, rows)
@@ -602,6 +604,7 @@ def evaluate(
     on_batch=None,             # called as on_batch(batch_number, rows) after each batch is on disk
     dtype=None, device=None,   # for loading `model`
     quiet:bool=False,          # no progress bar
+    family:str|None=None,      # the model family when loading `model`; None: from its config
 )->Report:
     "Predict (resuming), write MMAU-style results, score them and plot; a `UsageError` if every item failed."
     if on_mismatch not in ('refuse', 'restart'): raise ValueError(f"on_mismatch={on_mismatch!r}: must be 'refuse' or 'restart'")
@@ -612,7 +615,7 @@ def evaluate(
     if out.exists() and not out.is_dir(): raise UsageError(f"--out {out}: a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     _check_settings(out, settings, on_mismatch)
-    stats = predict(records, out/'predictions.jsonl', src, gen, batch_size, think, retry_failed, on_batch, dtype, device, quiet)
+    stats = predict(records, out/'predictions.jsonl', src, gen, batch_size, think, retry_failed, on_batch, dtype, device, quiet, family)
     preds = read_predictions(out/'predictions.jsonl')
     results = merge_results(records, raw, kind, preds)
     (out/'results.json').write_text(json.dumps(results, indent=1, ensure_ascii=False))
@@ -689,6 +692,7 @@ def r1aqa_eval(
     skip_missing:store_true=False, # score as MMAU's script does: leave out items without a prediction
     dtype:str=None,             # model dtype (default: bfloat16 on GPU, float32 on CPU)
     device:str=None,            # cuda, cpu, ... (default: cuda if available)
+    family:str=None,            # model family (r1aqa.models.FAMILIES; default: from the checkpoint's config.json)
     quiet:store_true=False,     # no progress bar
 ):
     "Evaluate a model, or every checkpoint of a run, on an MMAU-style benchmark: predictions, results, report, plots."
@@ -696,7 +700,7 @@ def r1aqa_eval(
     _check_options(batch_size, max_new_tokens, num_beams, limit, dtype, device)
     gen = GenSettings(max_new_tokens, do_sample, temperature, top_p, top_k, num_beams, repetition_penalty, seed)
     kw = dict(audio_dir=audio_dir, gen=gen, batch_size=batch_size, think=think, limit=limit, retry_failed=retry_failed,
-              skip_missing=skip_missing, on_mismatch='restart' if restart else 'refuse', dtype=dtype, device=device, quiet=quiet)
+              skip_missing=skip_missing, on_mismatch='restart' if restart else 'refuse', dtype=dtype, device=device, quiet=quiet, family=family)
     if sweep: print(sweep_table(sweep_checkpoints(sweep, data, out, **kw)))
     else: print(evaluate(model, data, out, **kw).to_text(), end='')
 

@@ -20,7 +20,7 @@ from trl.trainer.utils import selective_log_softmax, disable_dropout_in_model
 from trl.models.utils import unwrap_model_for_generation
 from fastcore.basics import patch
 
-from .models import load_policy, load_reference, audio_inputs, audio_token_ids, unwrap, encode_audio, merge_audio
+from .models import load_policy, load_reference, audio_inputs, audio_token_ids, family_of, unwrap, encode_audio, merge_audio
 from .rewards import compute_rewards, reward_name, reward_metrics
 
 # %% auto #0
@@ -141,7 +141,7 @@ def completion_logps(
     tok = unwrap(model).get_input_embeddings()(completion_ids)
     x = torch.cat([prompt_embeds.repeat_interleave(G, 0), tok.to(prompt_embeds.dtype)], 1)
     attn = torch.cat([prompt_mask.repeat_interleave(G, 0), completion_mask.to(prompt_mask.dtype)], 1)
-    pos = (attn.long().cumsum(1) - 1).clamp(min=0)
+    pos = family_of(model).position_ids(model, attn)   # what generation used: 1-D for Qwen2-Audio
     logits = model(inputs_embeds=x, attention_mask=attn, position_ids=pos, use_cache=False).logits
     L, T = prompt_embeds.shape[1], completion_ids.shape[1]
     return selective_log_softmax(logits[:, L-1:L+T-1].float() / temperature, completion_ids)
@@ -169,6 +169,7 @@ def ignored_options(cfg)->str|None:
 @dataclass
 class GRPOConfig(trl.GRPOConfig):
     "TRL's `GRPOConfig` with R1-AQA's defaults and the policy-loading options of `load_policy`."
+    family:str|None = field(default=None, metadata={"help": "model family (r1aqa.models.FAMILIES); None: from the checkpoint's config.json"})
     mode:str = field(default="full", metadata={"help": "full, lora or qlora"})
     freeze_audio:bool = field(default=False, metadata={"help": "full mode: freeze the audio encoder"})
     freeze_projector:bool = field(default=False, metadata={"help": "full mode: freeze the audio projector"})
@@ -209,7 +210,7 @@ class GRPOConfig(trl.GRPOConfig):
         return dict(freeze_audio=self.freeze_audio, freeze_projector=self.freeze_projector, lora_r=self.lora_r,
                     lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
                     lora_target_modules=self.lora_target_modules, lora_audio=self.lora_audio,
-                    gradient_checkpointing=bool(self.activation_checkpointing))
+                    gradient_checkpointing=bool(self.activation_checkpointing), family=self.family)
 
 # %% ../nbs/04_grpo.ipynb #1c83cff2
 class GRPOTrainer(Trainer):
@@ -220,7 +221,7 @@ class GRPOTrainer(Trainer):
                  args:GRPOConfig|None=None,  # the configuration
                  train_dataset=None,         # an `AQADataset` (or any dataset of such dicts)
                  eval_dataset=None,          # unused by GRPO itself; kept for callbacks
-                 processing_class=None,      # the `Qwen2AudioProcessor` (loaded with the model when `model` is a path)
+                 processing_class=None,      # the model's processor (loaded with the model when `model` is a path)
                  ref_model=None,             # reference for the KL term (full mode, beta > 0); loaded when `model` is a path
                  callbacks=None, optimizers=(None, None)):
         args = args or GRPOConfig(output_dir="grpo-output")
@@ -247,7 +248,7 @@ class GRPOTrainer(Trainer):
         self.generation_config = GenerationConfig(
             do_sample=True, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k or None,
             min_p=args.min_p, repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_completion_length,
-            suppress_tokens=audio_token_ids(processing_class), eos_token_id=self.eos_ids,
+            suppress_tokens=audio_token_ids(processing_class, family_of(model).audio_tokens), eos_token_id=self.eos_ids,
             pad_token_id=processing_class.tokenizer.pad_token_id, **(args.generation_kwargs or {}))
         self._metrics, self._buffer, self._step = defaultdict(list), [None] * args.gradient_accumulation_steps, None
         self.completion_log = []
@@ -279,14 +280,14 @@ def _get_train_sampler(self:GRPOTrainer, *args, **kwargs):
 # %% ../nbs/04_grpo.ipynb #1dcecddf
 def _tower_trains(model)->bool:
     "Whether any audio-tower parameter receives gradient (full mode unfrozen, or LoRA on the tower)."
-    return any(p.requires_grad for p in unwrap(model).model.audio_tower.parameters())
+    return any(p.requires_grad for p in family_of(model).audio_tower(model).parameters())
 
 @patch
 def _encode_prompts(self:GRPOTrainer, inputs:list[dict], trim:bool=True):
     "Processor outputs for a batch of dataset items: prompts left-padded for generation, features as long as the longest clip needs."
     proc = self.processing_class
     texts = [proc.apply_chat_template(x["prompt"], add_generation_prompt=True, tokenize=False) for x in inputs]
-    enc = audio_inputs(proc, texts, [x["audio"] for x in inputs], proc.feature_extractor.sampling_rate, trim=trim)
+    enc = audio_inputs(proc, texts, [x["audio"] for x in inputs], proc.feature_extractor.sampling_rate, trim=trim and family_of(self.model).trims)
     return enc.to(self.accelerator.device)
 
 # %% ../nbs/04_grpo.ipynb #14c1691a

@@ -10,7 +10,7 @@ import r1aqa.audio   # first: a torch/torchaudio mismatch is reported with its f
 import torch
 from transformers import Trainer, TrainingArguments
 
-from .models import audio_inputs, load_policy
+from .models import audio_inputs, family_of, load_policy
 from .grpo import quiet_console
 
 # %% auto #0
@@ -20,8 +20,8 @@ __all__ = ['SFTCollator', 'sft']
 class SFTCollator:
     "Batch `AQADataset` items into prompt + `<answer>` target sequences, labels only on the target."
     def __init__(self,
-                 processor,            # the model's `Qwen2AudioProcessor`
-                 end:str="<|im_end|>", # appended to the target: the model must learn to stop
+                 processor,            # the model's processor
+                 end:str,              # appended to the target, the model's end of turn (its family's first stop token): it must learn to stop
                 ): self.processor, self.end = processor, end
 
     def __call__(self, items:list[dict])->dict:
@@ -64,7 +64,8 @@ def sft(
     if isinstance(model, (str, Path)): model, processor = load_policy(model, mode, **policy_kwargs)
     if processor is None: raise ValueError("pass the processor when model is already loaded")
     args.remove_unused_columns = False
-    trainer = Trainer(model=model, args=args, train_dataset=train_dataset, data_collator=SFTCollator(processor),
+    end = family_of(model).stop_tokens[0]
+    trainer = Trainer(model=model, args=args, train_dataset=train_dataset, data_collator=SFTCollator(processor, end),
                       processing_class=processor, callbacks=callbacks)
     quiet_console(trainer, desc).train()   # a bar and the `r1aqa` logger, not raw log dicts
     return trainer

@@ -17,7 +17,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .audio import load_audio, AudioError
 from .data import AQADataset, DataError, UsageError, read_jsonl, run_command, tones_splits, write_jsonl
-from .models import load_policy, tiny_qwen2_audio
+from .models import load_policy, tiny_model
 from .rewards import REWARD_SETS, extract_answer
 from .grpo import GRPOConfig, GRPOTrainer, TRL_OPTIONS, logger
 from .sft import sft
@@ -115,12 +115,12 @@ def _reuse(dest:Path, key:dict, what:str)->bool:
 
 def _made(dest:Path, key:dict): (dest/"stage.json").write_text(json.dumps(key, indent=1))
 
-def prepare(run:RunArgs, out:Path)->tuple[str, list, str|None]:
-    "Model path, training records and held-out file (or None) for `run`; builds the tiny model and the tones when asked."
+def prepare(run:RunArgs, out:Path, family:str|None=None)->tuple[str, list, str|None]:
+    "Model path, training records and held-out file (or None) for `run`; builds the tiny model (of `family`) and the tones when asked."
     model = run.model
     if model == "tiny":
-        model, key = out/"tiny-base", dict(builder="tiny_qwen2_audio", seed=0)
-        if not _reuse(model, key, "the tiny model"): tiny_qwen2_audio(model, seed=0); _made(model, key)
+        model, key = out/"tiny-base", dict(builder="tiny_model", family=family or "qwen2_audio", seed=0)
+        if not _reuse(model, key, "the tiny model"): tiny_model(model, family=key["family"], seed=0); _made(model, key)
     if run.train_data == "tones":
         tones, key = out/"tones", dict(task=run.tones_task, train=run.tones_train, test=run.tones_test, seed=0)
         if not _reuse(tones, key, "the tones task"):
@@ -161,7 +161,7 @@ def _records_sha(records:list)->str:
     "sha256 of the records' content, for a stage key."
     return hashlib.sha256(json.dumps([r.to_dict() for r in records], sort_keys=True, default=str).encode()).hexdigest()
 
-def warm_up(model_path:str, train:list, run:RunArgs, out:Path, seed:int=0)->str:
+def warm_up(model_path:str, train:list, run:RunArgs, out:Path, seed:int=0, family:str|None=None)->str:
     "Supervised warm-up of `model_path` on `train` (label noise, early stop); returns the checkpoint, reusing one made alike."
     dest, state = out/"warmup", PartialState()
     key = dict(model=model_fingerprint(model_path), data=_records_sha(train), seed=seed, **{k: getattr(run, k) for k in _WARMUP_KEYS})
@@ -177,7 +177,7 @@ def warm_up(model_path:str, train:list, run:RunArgs, out:Path, seed:int=0)->str:
                              per_device_train_batch_size=run.sft_batch_size, lr_scheduler_type="constant",
                              logging_steps=10, save_strategy="no", report_to="none", seed=seed,
                              dataloader_pin_memory=torch.cuda.is_available())
-    model, processor = load_policy(model_path, "full")
+    model, processor = load_policy(model_path, "full", family=family)
     stop = StopAtAccuracy(processor, held, run.sft_target, run.sft_check_every, run.eval_max_new_tokens, run.sft_min_steps)
     trainer = sft(model, AQADataset([noisy(r) for r in fit]), args, processor, callbacks=[stop] if held else None, desc="warm-up")
     trainer.save_model(dest)
@@ -187,11 +187,11 @@ def warm_up(model_path:str, train:list, run:RunArgs, out:Path, seed:int=0)->str:
     return str(dest)
 
 # %% ../nbs/05_train.ipynb #b0bd640c
-def heldout(model, data:str, out:Path, run:RunArgs):
+def heldout(model, data:str, out:Path, run:RunArgs, family:str|None=None):
     "Score `model` (a path or a `(model, processor)` pair) on `data`, greedily; the `Report`."
     gen = GenSettings(max_new_tokens=run.eval_max_new_tokens)
     return evaluate(model, data, out, audio_dir=run.audio_dir, gen=gen, batch_size=32, limit=run.eval_limit, quiet=True,
-                    on_mismatch="restart")
+                    on_mismatch="restart", family=family)
 
 # %% ../nbs/05_train.ipynb #5b6177f2
 def plot_run(
@@ -254,11 +254,11 @@ def train(run:RunArgs, cfg:GRPOConfig)->dict:
     finally: logger.removeHandler(log); log.close()
 
 def _train(run, cfg, out, ckpt, done, state, t0)->dict:
-    with state.main_process_first(): model_path, records, eval_data = prepare(run, out)
+    with state.main_process_first(): model_path, records, eval_data = prepare(run, out, cfg.family)
     if run.validate: validate_audio(records, run.train_data, report=print if state.is_main_process else lambda m: None)
-    if run.sft_steps: model_path = warm_up(model_path, records, run, out, cfg.seed)   # data-parallel, like GRPO
+    if run.sft_steps: model_path = warm_up(model_path, records, run, out, cfg.seed, cfg.family)   # data-parallel, like GRPO
     before = after = None
-    if eval_data and state.is_main_process: before = heldout(model_path, eval_data, out/"eval-before", run).accuracy
+    if eval_data and state.is_main_process: before = heldout(model_path, eval_data, out/"eval-before", run, cfg.family).accuracy
     state.wait_for_everyone()
     trainer = GRPOTrainer(model_path, REWARD_SETS[run.rewards], args=cfg, train_dataset=AQADataset(records, think=cfg.think))
     if done:   # killed after its last checkpoint: nothing left to train, only to finish
