@@ -9,7 +9,7 @@ __all__ = ['SPECIAL_TOKENS', 'AUDIO_TOKENS', 'CHAT_TEMPLATE', 'FAMILIES', 'LM_LI
            'load_for_inference', 'encode_audio', 'merge_audio', 'embed_inputs', 'trimmed_length', 'audio_inputs']
 
 # %% ../nbs/03_models.ipynb #0724f11e
-import json, logging, os, re, tempfile
+import json, logging, os, re, tempfile, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
@@ -311,7 +311,9 @@ def _add_lora(model, r, alpha, dropout, targets):
     "Wrap `model` with peft LoRA adapters on `targets`."
     from peft import LoraConfig, get_peft_model
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias='none', task_type='CAUSAL_LM')
-    return get_peft_model(model, cfg)
+    with warnings.catch_warnings():   # peft reads `is_gradient_checkpointing`, deprecated in transformers 5
+        warnings.filterwarnings('ignore', '`is_gradient_checkpointing` is deprecated', FutureWarning)
+        return get_peft_model(model, cfg)
 
 # %% ../nbs/03_models.ipynb #b100f529
 def load_policy(
