@@ -290,6 +290,7 @@ def _inputs(processor, items:list[dict], sr:int=16_000, trim:bool=True):
 def _generate(model, inputs, gen:GenSettings, suppress:list[int])->torch.Tensor:
     "The new token ids `model` generates for `inputs`."
     inputs = inputs.to(model.device)
+    family_of(model).prepare_generate(model, len(inputs['input_ids']))
     with torch.inference_mode():
         emb = embed_inputs(model, inputs['input_ids'], inputs['input_features'], inputs['feature_attention_mask'])
         out = model.generate(input_ids=inputs['input_ids'], inputs_embeds=emb, attention_mask=inputs['attention_mask'],

@@ -122,6 +122,7 @@ def sample_completions(
     generation_config:GenerationConfig, # sampling settings
 )->torch.Tensor:                  # [B*G, T] completion ids, the G of each prompt consecutive
     "Sample `G` completions for each prompt from shared prompt embeddings."
+    family_of(model).prepare_generate(model, len(embeds) * G)
     out = model.generate(inputs_embeds=embeds.repeat_interleave(G, 0),
                          attention_mask=attention_mask.repeat_interleave(G, 0),
                          generation_config=generation_config)

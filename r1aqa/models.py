@@ -4,9 +4,11 @@
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'AUDIO_TOKENS', 'CHAT_TEMPLATE', 'FAMILIES', 'LM_LINEAR', 'AUDIO_LINEAR', 'QWEN2_AUDIO',
-           'tiny_qwen2_audio', 'audio_token_ids', 'count_parameters', 'padding_side', 'unwrap', 'Family', 'register',
-           'get_family', 'family_of', 'tiny_model', 'Qwen2AudioFamily', 'load_policy', 'load_reference',
-           'load_for_inference', 'encode_audio', 'merge_audio', 'embed_inputs', 'trimmed_length', 'audio_inputs']
+           'OMNI_NAMED', 'OMNI_SPECIAL', 'OMNI_SYSTEM', 'OMNI_CHAT_TEMPLATE', 'QWEN2_5_OMNI', 'tiny_qwen2_audio',
+           'audio_token_ids', 'count_parameters', 'padding_side', 'unwrap', 'Family', 'register', 'get_family',
+           'family_of', 'tiny_model', 'Qwen2AudioFamily', 'tiny_qwen2_5_omni', 'Qwen2_5OmniFamily', 'load_policy',
+           'load_reference', 'load_for_inference', 'encode_audio', 'merge_audio', 'embed_inputs', 'trimmed_length',
+           'audio_inputs']
 
 # %% ../nbs/03_models.ipynb #0724f11e
 import json, logging, os, re, tempfile, warnings
@@ -19,6 +21,7 @@ import r1aqa.audio   # first: a torch/torchaudio mismatch is reported with its f
 import torch
 import torch.nn.functional as F
 from tokenizers import Regex, Tokenizer, models as tok_models, normalizers, pre_tokenizers, trainers
+import transformers
 from fastcore.basics import patch
 from transformers import (AutoConfig, AutoProcessor, GenerationConfig, Qwen2AudioConfig, Qwen2AudioForConditionalGeneration,
                           Qwen2AudioProcessor, Qwen2Tokenizer, WhisperFeatureExtractor)
@@ -54,20 +57,24 @@ def _corpus()->list[str]:
 
 # %% ../nbs/03_models.ipynb #10080a0f
 def _train_tokenizer(
-    vocab_size:int=512, # target vocabulary size, special tokens included
+    vocab_size:int=512,      # target vocabulary size, special tokens included
+    special=SPECIAL_TOKENS,  # special tokens, at ids 0, 1, ... in this order
+    named:dict|None=None,    # tokenizer attributes naming some of them (`audio_token`, ...), as multimodal processors read them
 )->Qwen2Tokenizer:
-    "A byte-level BPE `Qwen2Tokenizer` trained on `_corpus()`, Qwen's special tokens at ids 0-5."
+    "A byte-level BPE `Qwen2Tokenizer` trained on `_corpus()`, Qwen's special tokens first (ids 0-5 for Qwen2-Audio's)."
     tok = Tokenizer(tok_models.BPE())
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior='isolated'),
                                                  pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(special), show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(_corpus(), trainer)
     bpe = json.loads(tok.to_str())['model']
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(' ')) for m in bpe['merges']]
-    return Qwen2Tokenizer(vocab=bpe['vocab'], merges=merges, eos_token='<|endoftext|>', pad_token='<|endoftext|>',
-                          unk_token=None, extra_special_tokens=SPECIAL_TOKENS[1:])
+    tok = Qwen2Tokenizer(vocab=bpe['vocab'], merges=merges, eos_token='<|endoftext|>', pad_token='<|endoftext|>',
+                         unk_token=None, extra_special_tokens=named or list(special[1:]))
+    if named: tok.add_special_tokens({'additional_special_tokens': [t for t in special[1:] if t not in named.values()]})
+    return tok
 
 # %% ../nbs/03_models.ipynb #ed3c3fff
 CHAT_TEMPLATE = (
@@ -175,10 +182,10 @@ class Family:
     tower:str                  # attribute path of the audio encoder on the unwrapped model
     projector:str              # attribute path of the audio-to-text projector
     first_layer:str            # the encoder's first layer, under `tower`: every encoded frame passes it once
-    frozen:tuple=()            # encoder parameters that never train (fixed position tables), under `tower`
+    frozen:tuple=()            # modules that never train: fixed position tables, parts an audio prompt never reaches
     stop_tokens:tuple=()       # tokens that end generation; the first also ends an SFT target
     pad_token:str=''           # the padding token
-    audio_tokens:tuple=()      # the audio placeholder's special tokens, suppressed in generation
+    audio_tokens:tuple=()      # placeholder tokens (audio; image and video in omni models), suppressed in generation
     lm_linear:str=''           # regex over module names: the language model's linear layers (LoRA's targets)
     audio_linear:str=''        # regex: the audio encoder's linear layers (added with `lora_audio`)
     keep_unquantised:tuple=()  # modules QLoRA leaves out of 4-bit
@@ -190,6 +197,11 @@ class Family:
     def lora_targets(self, lora_audio:bool=False)->str:
         "peft `target_modules` regex: the language model's linear layers, plus the encoder's when `lora_audio`."
         return f'({self.lm_linear}|{self.audio_linear})' if lora_audio else self.lm_linear
+    def load(self, path, **kwargs):
+        "The model from a checkpoint (a family whose hub checkpoint has another layout overrides this)."
+        return self.model_class.from_pretrained(path, **kwargs)
+    def prepare_generate(self, model, batch_size:int):
+        "Anything the model must be told before `generate` (a family with state between calls overrides this)."
     # each family defines these four, with @patch where each is taught
     def tiny(self, path=None, seed:int=0, **overrides)->Path: raise NotImplementedError(f"{self.name}: tiny")
     def encode(self, model, input_features, feature_attention_mask): raise NotImplementedError(f"{self.name}: encode")
@@ -257,9 +269,124 @@ def position_ids(self:Qwen2AudioFamily, model, attention_mask):
 
 QWEN2_AUDIO = register(Qwen2AudioFamily(
     name='qwen2_audio', model_class=Qwen2AudioForConditionalGeneration, model_types=('qwen2_audio',),
-    tower='model.audio_tower', projector='model.multi_modal_projector', first_layer='conv1', frozen=('embed_positions',),
+    tower='model.audio_tower', projector='model.multi_modal_projector', first_layer='conv1', frozen=('model.audio_tower.embed_positions',),
     stop_tokens=('<|im_end|>', '<|endoftext|>'), pad_token='<|endoftext|>', audio_tokens=tuple(AUDIO_TOKENS),
     lm_linear=LM_LINEAR, audio_linear=AUDIO_LINEAR, keep_unquantised=('model.audio_tower', 'model.multi_modal_projector', 'lm_head')))
+
+# %% ../nbs/03_models.ipynb #b1d7fff5
+OMNI_NAMED = dict(audio_token='<|AUDIO|>', audio_bos_token='<|audio_bos|>', audio_eos_token='<|audio_eos|>', image_token='<|IMAGE|>',
+                  video_token='<|VIDEO|>', vision_bos_token='<|vision_bos|>', vision_eos_token='<|vision_eos|>')
+OMNI_SPECIAL = SPECIAL_TOKENS + ['<|IMAGE|>', '<|VIDEO|>', '<|vision_bos|>', '<|vision_eos|>']
+OMNI_SYSTEM = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving auditory and "
+               "visual inputs, as well as generating text and speech.")   # Qwen2.5-Omni's model card
+OMNI_CHAT_TEMPLATE = CHAT_TEMPLATE.replace("You are a helpful assistant.", OMNI_SYSTEM).replace(
+    "Audio {{ n.audio }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n", "<|audio_bos|><|AUDIO|><|audio_eos|>")
+
+_TINY_OMNI = dict(vocab_size=512, d_model=64, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=128,
+                  hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+
+def _tiny_omni_thinker(tok, kw)->dict:
+    "A small thinker config (as a dict) whose special ids agree with `tok`; the vision tower is one block, for the checkpoint's shape only."
+    ids = {k: tok.convert_tokens_to_ids(v) for k, v in OMNI_NAMED.items()}
+    head = kw['hidden_size'] // kw['num_attention_heads']
+    return dict(audio_config=dict(d_model=kw['d_model'], encoder_layers=kw['encoder_layers'], num_mel_bins=128,
+                                  encoder_attention_heads=kw['encoder_attention_heads'], encoder_ffn_dim=kw['encoder_ffn_dim'],
+                                  output_dim=kw['hidden_size'], n_window=100, max_source_positions=1500),
+                vision_config=dict(depth=1, hidden_size=32, num_heads=2, intermediate_size=64, out_hidden_size=kw['hidden_size'],
+                                   fullatt_block_indexes=[0]),
+                text_config=dict(vocab_size=len(tok), hidden_size=kw['hidden_size'], intermediate_size=kw['intermediate_size'],
+                                 num_hidden_layers=kw['num_hidden_layers'], num_attention_heads=kw['num_attention_heads'],
+                                 num_key_value_heads=kw['num_key_value_heads'], max_position_embeddings=4096, tie_word_embeddings=False,
+                                 rope_parameters={"rope_type": "default", "mrope_section": [head // 8, 3 * head // 16, 3 * head // 16], "rope_theta": 1e6}),
+                audio_token_index=ids['audio_token'], image_token_index=ids['image_token'], video_token_index=ids['video_token'],
+                audio_start_token_id=ids['audio_bos_token'], audio_end_token_id=ids['audio_eos_token'],
+                vision_start_token_id=ids['vision_bos_token'])   # get_rope_index reads it; transformers 5.24's thinker config lacks the field
+
+def tiny_qwen2_5_omni(
+    path:str|Path|None=None, # directory to save into; a fresh temporary directory when None
+    seed:int=0,              # seed for the weights
+    layout:str='hub',        # 'hub': the whole Omni model's layout, as Qwen/Qwen2.5-Omni-7B; 'thinker': the thinker's own
+    **overrides,             # sizes to change, any key of `_TINY_OMNI`
+)->Path:                     # the directory holding the checkpoint and processor
+    "Build and save a tiny real Qwen2.5-Omni thinker with its processor."
+    from transformers import (Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration,
+                              Qwen2_5OmniProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+    from safetensors.torch import save_file
+    if bad := set(overrides) - set(_TINY_OMNI): raise TypeError(f"tiny_qwen2_5_omni: unknown overrides {sorted(bad)}; known: {sorted(_TINY_OMNI)}")
+    if layout not in ('hub', 'thinker'): raise ValueError(f"tiny_qwen2_5_omni: layout must be 'hub' or 'thinker', not {layout!r}")
+    kw = {**_TINY_OMNI, **overrides}
+    path = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix='tiny_qwen2_5_omni_'))
+    tok = _train_tokenizer(kw['vocab_size'], OMNI_SPECIAL, OMNI_NAMED)
+    processor = Qwen2_5OmniProcessor(image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
+                                     feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16_000),
+                                     tokenizer=tok, chat_template=OMNI_CHAT_TEMPLATE)
+    thinker = _tiny_omni_thinker(tok, kw)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Qwen2_5OmniThinkerForConditionalGeneration(Qwen2_5OmniThinkerConfig(**thinker))
+    stops = tok.convert_tokens_to_ids(['<|im_end|>', '<|endoftext|>'])
+    model.generation_config = GenerationConfig(eos_token_id=stops, pad_token_id=stops[1], bos_token_id=stops[1])
+    if layout == 'thinker': model.save_pretrained(path)
+    else:   # the whole model's config.json with the thinker's inside; of the talker only text ids inside its default vocabulary
+        path.mkdir(parents=True, exist_ok=True)   # (transformers parses the whole config when it loads the tokenizer, and checks them)
+        talker = dict.fromkeys(('tts_text_start_token_id', 'tts_text_end_token_id', 'tts_text_pad_token_id', 'vision_start_token_id',
+                                'vision_end_token_id', 'audio_start_token_id', 'audio_end_token_id'), 0)
+        top = dict(model_type='qwen2_5_omni', architectures=['Qwen2_5OmniForConditionalGeneration'], enable_audio_output=False,
+                   thinker_config=model.config.to_dict(), talker_config=talker)
+        (path/'config.json').write_text(json.dumps(top, indent=2))
+        save_file({f"thinker.{k}": v.contiguous() for k, v in model.state_dict().items()}, path/'model.safetensors', metadata={'format': 'pt'})
+        model.generation_config.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+# %% ../nbs/03_models.ipynb #cdaa63a3
+class Qwen2_5OmniFamily(Family):
+    "Qwen2.5-Omni's thinker: a windowed Whisper-style encoder with its projection inside, a Qwen2 decoder with 3-D multimodal RoPE."
+
+@patch
+def tiny(self:Qwen2_5OmniFamily, path=None, seed:int=0, **overrides)->Path: return tiny_qwen2_5_omni(path, seed=seed, **overrides)
+
+@patch
+def load(self:Qwen2_5OmniFamily, path, **kwargs):
+    "The thinker, from its own checkpoint or from the whole Omni model's (thinker weights under `thinker.`)."
+    if (cfg := _config_of(path)).get('model_type') == 'qwen2_5_omni':   # the thinker's config alone: the talker's is never parsed
+        kwargs |= dict(config=transformers.Qwen2_5OmniThinkerConfig.from_dict(cfg['thinker_config']), key_mapping={r'^thinker\.': ''})
+    return self.model_class.from_pretrained(path, **kwargs)
+
+@patch
+def encode(self:Qwen2_5OmniFamily, model, input_features, feature_attention_mask):
+    "The thinker's `get_audio_features`: every clip's projected frames, flat; and the frames per clip."
+    tower = self.audio_tower(model)
+    mask = feature_attention_mask.to(tower.device)
+    feats = unwrap(model).model.get_audio_features(input_features.to(tower.device, tower.conv1.weight.dtype), mask).last_hidden_state
+    return feats, tower._get_feat_extract_output_lengths(mask.sum(-1))[1]
+
+@patch
+def merge(self:Qwen2_5OmniFamily, model, input_ids, hidden, n_out):
+    "Token embeddings with the (already projected) audio frames scattered, in order, into the `<|AUDIO|>` positions."
+    m = unwrap(model)
+    embeds = m.get_input_embeddings()(input_ids)
+    slots = (input_ids == m.config.audio_token_id).to(embeds.device)
+    if slots.sum() != len(hidden): raise ValueError(f"embed_inputs: {slots.sum().item()} <|AUDIO|> tokens but {len(hidden)} audio features")
+    return embeds.masked_scatter(slots[..., None], hidden.to(embeds.device, embeds.dtype))
+
+@patch
+def position_ids(self:Qwen2_5OmniFamily, model, attention_mask):
+    "Multimodal RoPE's three rows: for text and audio alone, each the 1-D count of real tokens."
+    return (attention_mask.long().cumsum(1) - 1).clamp(min=0)[None].expand(3, -1, -1)
+
+@patch
+def prepare_generate(self:Qwen2_5OmniFamily, model, batch_size:int):
+    "The thinker remembers rope deltas between calls; for text and audio alone they are 0."
+    unwrap(model).model.rope_deltas = torch.zeros(batch_size, 1, dtype=torch.long, device=unwrap(model).device)
+
+QWEN2_5_OMNI = register(Qwen2_5OmniFamily(
+    name='qwen2_5_omni', model_class=transformers.Qwen2_5OmniThinkerForConditionalGeneration,
+    model_types=('qwen2_5_omni', 'qwen2_5_omni_thinker'), tower='model.audio_tower', projector='model.audio_tower.proj',
+    first_layer='conv1', frozen=('model.visual', 'model.audio_tower.audio_bos_eos_token'),   # images, and the marker embeddings of audio in video
+    stop_tokens=('<|im_end|>', '<|endoftext|>'), pad_token='<|endoftext|>',
+    audio_tokens=('<|AUDIO|>', '<|audio_bos|>', '<|audio_eos|>', '<|IMAGE|>', '<|VIDEO|>', '<|vision_bos|>', '<|vision_eos|>'),
+    lm_linear=LM_LINEAR, audio_linear=AUDIO_LINEAR, keep_unquantised=('model.audio_tower', 'model.visual', 'lm_head')))
 
 # %% ../nbs/03_models.ipynb #852ad861
 def _defaults(dtype, device, attn_implementation):
@@ -301,11 +428,11 @@ def _load(model_path, dtype, device, attn_implementation, family:Family, quantiz
     kw = dict(dtype=dtype, attn_implementation=attn_implementation)
     if quantize: kw['quantization_config'] = _bnb_config(dtype, family)
     if not is_deepspeed_zero3_enabled(): kw['device_map'] = {'': device}
-    return family.model_class.from_pretrained(model_path, **kw)
+    return family.load(model_path, **kw)
 
 def _freeze_fixed(model, family:Family):
-    "Freeze the encoder's fixed tables (transformers' from_pretrained makes them trainable)."
-    for name in family.frozen: family.module(model, f"{family.tower}.{name}").requires_grad_(False)
+    "Freeze the family's `frozen` modules: fixed tables (transformers' from_pretrained makes them trainable), and what audio never reaches."
+    for name in family.frozen: family.module(model, name).requires_grad_(False)
 
 def _add_lora(model, r, alpha, dropout, targets):
     "Wrap `model` with peft LoRA adapters on `targets`."
