@@ -32,6 +32,13 @@ from .data import UsageError
 # warning when it cannot; offline that is every run, and its built-in kernel is the one we want. Only that logger is quieted.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
+class _TalkerIds(logging.Filter):
+    "Drop transformers' warning that Qwen2.5-Omni's talker text ids lie outside the talker's codec vocabulary."
+    # Parsing any Qwen2.5-Omni config (the published one too) checks the talker's tts/vision/audio ids (151k) against its
+    # 8,448-token codec vocabulary and warns seven times; r1aqa trains and evaluates the thinker and never builds the talker.
+    def filter(self, record): return not re.match(r"Model config: (tts_text|vision|audio)_(start|end|pad)_token_id must be", record.getMessage())
+logging.getLogger("transformers.configuration_utils").addFilter(_TalkerIds())
+
 # %% ../nbs/03_models.ipynb #4a58de1a
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|AUDIO|>', '<|audio_bos|>', '<|audio_eos|>']
 AUDIO_TOKENS = ['<|AUDIO|>', '<|audio_bos|>', '<|audio_eos|>']
@@ -327,12 +334,10 @@ def tiny_qwen2_5_omni(
     stops = tok.convert_tokens_to_ids(['<|im_end|>', '<|endoftext|>'])
     model.generation_config = GenerationConfig(eos_token_id=stops, pad_token_id=stops[1], bos_token_id=stops[1])
     if layout == 'thinker': model.save_pretrained(path)
-    else:   # the whole model's config.json with the thinker's inside; of the talker only text ids inside its default vocabulary
-        path.mkdir(parents=True, exist_ok=True)   # (transformers parses the whole config when it loads the tokenizer, and checks them)
-        talker = dict.fromkeys(('tts_text_start_token_id', 'tts_text_end_token_id', 'tts_text_pad_token_id', 'vision_start_token_id',
-                                'vision_end_token_id', 'audio_start_token_id', 'audio_end_token_id'), 0)
+    else:   # the whole model's config.json with the thinker's inside (the talker's and speech decoder's left at their defaults)
+        path.mkdir(parents=True, exist_ok=True)
         top = dict(model_type='qwen2_5_omni', architectures=['Qwen2_5OmniForConditionalGeneration'], enable_audio_output=False,
-                   thinker_config=model.config.to_dict(), talker_config=talker)
+                   thinker_config=model.config.to_dict())
         (path/'config.json').write_text(json.dumps(top, indent=2))
         save_file({f"thinker.{k}": v.contiguous() for k, v in model.state_dict().items()}, path/'model.safetensors', metadata={'format': 'pt'})
         model.generation_config.save_pretrained(path)
