@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'AUDIO_TOKENS', 'CHAT_TEMPLATE', 'FAMILIES', 'LM_LINEAR', 'AUDIO_LINEAR', 'QWEN2_AUDIO',
-           'OMNI_NAMED', 'OMNI_SPECIAL', 'OMNI_SYSTEM', 'OMNI_CHAT_TEMPLATE', 'QWEN2_5_OMNI', 'tiny_qwen2_audio',
-           'audio_token_ids', 'count_parameters', 'padding_side', 'unwrap', 'Family', 'register', 'get_family',
-           'family_of', 'tiny_model', 'Qwen2AudioFamily', 'tiny_qwen2_5_omni', 'Qwen2_5OmniFamily', 'load_policy',
-           'load_reference', 'load_for_inference', 'encode_audio', 'merge_audio', 'embed_inputs', 'trimmed_length',
-           'audio_inputs']
+           'OMNI_NAMED', 'OMNI_SPECIAL', 'OMNI_SYSTEM', 'OMNI_CHAT_TEMPLATE', 'QWEN2_5_OMNI', 'OMNI3_CHAT_TEMPLATE',
+           'QWEN3_OMNI', 'tiny_qwen2_audio', 'audio_token_ids', 'count_parameters', 'padding_side', 'unwrap', 'Family',
+           'register', 'get_family', 'family_of', 'tiny_model', 'Qwen2AudioFamily', 'tiny_qwen2_5_omni',
+           'Qwen2_5OmniFamily', 'tiny_qwen3_omni', 'Qwen3OmniFamily', 'load_policy', 'load_reference',
+           'load_for_inference', 'encode_audio', 'merge_audio', 'embed_inputs', 'trimmed_length', 'audio_inputs']
 
 # %% ../nbs/03_models.ipynb #0724f11e
 import json, logging, os, re, tempfile, warnings
@@ -309,6 +309,31 @@ def _tiny_omni_thinker(tok, kw)->dict:
                 audio_start_token_id=ids['audio_bos_token'], audio_end_token_id=ids['audio_eos_token'],
                 vision_start_token_id=ids['vision_bos_token'])   # get_rope_index reads it; transformers 5.24's thinker config lacks the field
 
+def _tiny_omni(path, seed:int, layout:str, kw:dict, model_class, processor_class, thinker_fn, whole:tuple, template:str)->Path:
+    "Build and save a tiny omni thinker: `whole` is the hub's whole-model (model_type, architecture) for `layout='hub'`."
+    from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+    from safetensors.torch import save_file
+    if layout not in ('hub', 'thinker'): raise ValueError(f"layout must be 'hub' or 'thinker', not {layout!r}")
+    path = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix=f'tiny_{whole[0]}_'))
+    tok = _train_tokenizer(kw['vocab_size'], OMNI_SPECIAL, OMNI_NAMED)
+    processor = processor_class(image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
+                                feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16_000),
+                                tokenizer=tok, chat_template=template)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = model_class(model_class.config_class(**thinker_fn(tok, kw)))
+    stops = tok.convert_tokens_to_ids(['<|im_end|>', '<|endoftext|>'])
+    model.generation_config = GenerationConfig(eos_token_id=stops, pad_token_id=stops[1], bos_token_id=stops[1])
+    if layout == 'thinker': model.save_pretrained(path)
+    else:   # the whole model's config.json with the thinker's inside (the talker's and speech decoder's left at their defaults)
+        path.mkdir(parents=True, exist_ok=True)
+        top = dict(model_type=whole[0], architectures=[whole[1]], enable_audio_output=False, thinker_config=model.config.to_dict())
+        (path/'config.json').write_text(json.dumps(top, indent=2))
+        save_file({f"thinker.{k}": v.contiguous() for k, v in model.state_dict().items()}, path/'model.safetensors', metadata={'format': 'pt'})
+        model.generation_config.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
 def tiny_qwen2_5_omni(
     path:str|Path|None=None, # directory to save into; a fresh temporary directory when None
     seed:int=0,              # seed for the weights
@@ -316,33 +341,10 @@ def tiny_qwen2_5_omni(
     **overrides,             # sizes to change, any key of `_TINY_OMNI`
 )->Path:                     # the directory holding the checkpoint and processor
     "Build and save a tiny real Qwen2.5-Omni thinker with its processor."
-    from transformers import (Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration,
-                              Qwen2_5OmniProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
-    from safetensors.torch import save_file
     if bad := set(overrides) - set(_TINY_OMNI): raise TypeError(f"tiny_qwen2_5_omni: unknown overrides {sorted(bad)}; known: {sorted(_TINY_OMNI)}")
-    if layout not in ('hub', 'thinker'): raise ValueError(f"tiny_qwen2_5_omni: layout must be 'hub' or 'thinker', not {layout!r}")
-    kw = {**_TINY_OMNI, **overrides}
-    path = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix='tiny_qwen2_5_omni_'))
-    tok = _train_tokenizer(kw['vocab_size'], OMNI_SPECIAL, OMNI_NAMED)
-    processor = Qwen2_5OmniProcessor(image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
-                                     feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16_000),
-                                     tokenizer=tok, chat_template=OMNI_CHAT_TEMPLATE)
-    thinker = _tiny_omni_thinker(tok, kw)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Qwen2_5OmniThinkerForConditionalGeneration(Qwen2_5OmniThinkerConfig(**thinker))
-    stops = tok.convert_tokens_to_ids(['<|im_end|>', '<|endoftext|>'])
-    model.generation_config = GenerationConfig(eos_token_id=stops, pad_token_id=stops[1], bos_token_id=stops[1])
-    if layout == 'thinker': model.save_pretrained(path)
-    else:   # the whole model's config.json with the thinker's inside (the talker's and speech decoder's left at their defaults)
-        path.mkdir(parents=True, exist_ok=True)
-        top = dict(model_type='qwen2_5_omni', architectures=['Qwen2_5OmniForConditionalGeneration'], enable_audio_output=False,
-                   thinker_config=model.config.to_dict())
-        (path/'config.json').write_text(json.dumps(top, indent=2))
-        save_file({f"thinker.{k}": v.contiguous() for k, v in model.state_dict().items()}, path/'model.safetensors', metadata={'format': 'pt'})
-        model.generation_config.save_pretrained(path)
-    processor.save_pretrained(path)
-    return path
+    return _tiny_omni(path, seed, layout, {**_TINY_OMNI, **overrides}, transformers.Qwen2_5OmniThinkerForConditionalGeneration,
+                      transformers.Qwen2_5OmniProcessor, _tiny_omni_thinker, ('qwen2_5_omni', 'Qwen2_5OmniForConditionalGeneration'),
+                      OMNI_CHAT_TEMPLATE)
 
 # %% ../nbs/03_models.ipynb #cdaa63a3
 class Qwen2_5OmniFamily(Family):
@@ -354,8 +356,8 @@ def tiny(self:Qwen2_5OmniFamily, path=None, seed:int=0, **overrides)->Path: retu
 @patch
 def load(self:Qwen2_5OmniFamily, path, **kwargs):
     "The thinker, from its own checkpoint or from the whole Omni model's (thinker weights under `thinker.`)."
-    if (cfg := _config_of(path)).get('model_type') == 'qwen2_5_omni':   # the thinker's config alone: the talker's is never parsed
-        kwargs |= dict(config=transformers.Qwen2_5OmniThinkerConfig.from_dict(cfg['thinker_config']), key_mapping={r'^thinker\.': ''})
+    if (cfg := _config_of(path)).get('model_type') == self.model_types[0]:   # the whole model: its thinker's config alone is parsed
+        kwargs |= dict(config=self.model_class.config_class.from_dict(cfg['thinker_config']), key_mapping={r'^thinker\.': ''})
     return self.model_class.from_pretrained(path, **kwargs)
 
 @patch
@@ -363,8 +365,14 @@ def encode(self:Qwen2_5OmniFamily, model, input_features, feature_attention_mask
     "The thinker's `get_audio_features`: every clip's projected frames, flat; and the frames per clip."
     tower = self.audio_tower(model)
     mask = feature_attention_mask.to(tower.device)
-    feats = unwrap(model).model.get_audio_features(input_features.to(tower.device, tower.conv1.weight.dtype), mask).last_hidden_state
-    return feats, tower._get_feat_extract_output_lengths(mask.sum(-1))[1]
+    dtype = next(tower.parameters()).dtype
+    feats = unwrap(model).model.get_audio_features(input_features.to(tower.device, dtype), mask).last_hidden_state
+    return feats, self.frames(tower, mask.sum(-1))
+
+@patch
+def frames(self:Qwen2_5OmniFamily, tower, n_mel):
+    "Encoder output frames per clip of `n_mel` mel frames."
+    return tower._get_feat_extract_output_lengths(n_mel)[1]
 
 @patch
 def merge(self:Qwen2_5OmniFamily, model, input_ids, hidden, n_out):
@@ -392,6 +400,54 @@ QWEN2_5_OMNI = register(Qwen2_5OmniFamily(
     stop_tokens=('<|im_end|>', '<|endoftext|>'), pad_token='<|endoftext|>',
     audio_tokens=('<|AUDIO|>', '<|audio_bos|>', '<|audio_eos|>', '<|IMAGE|>', '<|VIDEO|>', '<|vision_bos|>', '<|vision_eos|>'),
     lm_linear=LM_LINEAR, audio_linear=AUDIO_LINEAR, keep_unquantised=('model.audio_tower', 'model.visual', 'lm_head')))
+
+# %% ../nbs/03_models.ipynb #e1497c8d
+OMNI3_CHAT_TEMPLATE = OMNI_CHAT_TEMPLATE.replace(
+    "{% if loop.first and m['role'] != 'system' %}<|im_start|>system\n" + OMNI_SYSTEM + "<|im_end|>\n{% endif %}", "")
+
+def _tiny_omni3_thinker(tok, kw)->dict:
+    "A small Qwen3-Omni thinker config: the Qwen2.5-Omni one with a mixture-of-experts language model and Qwen3-Omni's encoder sizes."
+    c = _tiny_omni_thinker(tok, kw)
+    c['audio_config'] |= dict(n_window=50, n_window_infer=800, conv_chunksize=500, downsample_hidden_size=32)
+    c['vision_config'] = dict(depth=1, hidden_size=32, num_heads=2, intermediate_size=64, out_hidden_size=kw['hidden_size'],
+                              deepstack_visual_indexes=[0], num_position_embeddings=64)
+    c['text_config'] |= dict(head_dim=kw['hidden_size'] // kw['num_attention_heads'], moe_intermediate_size=32, num_experts=4,
+                             num_experts_per_tok=2, decoder_sparse_step=1)
+    c['text_config']['rope_parameters'] |= dict(mrope_interleaved=True)
+    for k in ('audio_token', 'image_token', 'video_token'): c[f'{k}_id'] = c.pop(f'{k}_index')
+    c.pop('audio_end_token_id')
+    return c
+
+def tiny_qwen3_omni(
+    path:str|Path|None=None, # directory to save into; a fresh temporary directory when None
+    seed:int=0,              # seed for the weights
+    layout:str='hub',        # 'hub': the whole model's layout, as Qwen/Qwen3-Omni-30B-A3B-Instruct; 'thinker': the thinker's own
+    **overrides,             # sizes to change, any key of `_TINY_OMNI`
+)->Path:                     # the directory holding the checkpoint and processor
+    "Build and save a tiny real Qwen3-Omni (mixture-of-experts) thinker with its processor."
+    if bad := set(overrides) - set(_TINY_OMNI): raise TypeError(f"tiny_qwen3_omni: unknown overrides {sorted(bad)}; known: {sorted(_TINY_OMNI)}")
+    return _tiny_omni(path, seed, layout, {**_TINY_OMNI, **overrides}, transformers.Qwen3OmniMoeThinkerForConditionalGeneration,
+                      transformers.Qwen3OmniMoeProcessor, _tiny_omni3_thinker, ('qwen3_omni_moe', 'Qwen3OmniMoeForConditionalGeneration'),
+                      OMNI3_CHAT_TEMPLATE)
+
+class Qwen3OmniFamily(Qwen2_5OmniFamily):
+    "Qwen3-Omni's thinker: Qwen2.5-Omni's interface, a mixture-of-experts language model, a convolutional encoder front."
+
+@patch
+def tiny(self:Qwen3OmniFamily, path=None, seed:int=0, **overrides)->Path: return tiny_qwen3_omni(path, seed=seed, **overrides)
+
+@patch
+def frames(self:Qwen3OmniFamily, tower, n_mel):
+    "Encoder output frames per clip of `n_mel` mel frames (the modeling module's formula, windows of `n_window` x 2)."
+    from transformers.models.qwen3_omni_moe.modeling_qwen3_omni_moe import _get_feat_extract_output_lengths
+    return _get_feat_extract_output_lengths(n_mel, tower.config.n_window)
+
+QWEN3_OMNI = register(Qwen3OmniFamily(
+    name='qwen3_omni', model_class=transformers.Qwen3OmniMoeThinkerForConditionalGeneration,
+    model_types=('qwen3_omni_moe', 'qwen3_omni_moe_thinker'), tower='model.audio_tower', projector='model.audio_tower.proj2',
+    first_layer='conv2d1', frozen=('model.visual',), stop_tokens=('<|im_end|>', '<|endoftext|>'), pad_token='<|endoftext|>',
+    audio_tokens=QWEN2_5_OMNI.audio_tokens, lm_linear=r'.*language_model\.layers\.\d+\.self_attn\.(q|k|v|o)_proj', audio_linear=AUDIO_LINEAR,
+    keep_unquantised=('model.audio_tower', 'model.visual', 'lm_head', 'mlp.gate')))
 
 # %% ../nbs/03_models.ipynb #852ad861
 def _defaults(dtype, device, attn_implementation):
@@ -440,8 +496,11 @@ def _freeze_fixed(model, family:Family):
     for name in family.frozen: family.module(model, name).requires_grad_(False)
 
 def _add_lora(model, r, alpha, dropout, targets):
-    "Wrap `model` with peft LoRA adapters on `targets`."
+    "Wrap `model` with peft LoRA adapters on `targets` (a regex is resolved to the module names it matches)."
     from peft import LoraConfig, get_peft_model
+    # peft turns a regex into bare suffixes (`q_proj`, ...) for models with fused experts, and the suffixes then match the
+    # audio encoder's layers as well; the full names cannot be misread
+    if isinstance(targets, str): targets = [n for n, _ in model.named_modules() if re.fullmatch(targets, n)]
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias='none', task_type='CAUSAL_LM')
     with warnings.catch_warnings():   # peft reads `is_gradient_checkpointing`, deprecated in transformers 5
         warnings.filterwarnings('ignore', '`is_gradient_checkpointing` is deprecated', FutureWarning)
