@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'AUDIO_TOKENS', 'CHAT_TEMPLATE', 'FAMILIES', 'LM_LINEAR', 'AUDIO_LINEAR', 'QWEN2_AUDIO',
            'OMNI_NAMED', 'OMNI_SPECIAL', 'OMNI_SYSTEM', 'OMNI_CHAT_TEMPLATE', 'QWEN2_5_OMNI', 'OMNI3_CHAT_TEMPLATE',
-           'QWEN3_OMNI', 'tiny_qwen2_audio', 'audio_token_ids', 'count_parameters', 'padding_side', 'unwrap', 'Family',
-           'register', 'get_family', 'family_of', 'tiny_model', 'Qwen2AudioFamily', 'tiny_qwen2_5_omni',
-           'Qwen2_5OmniFamily', 'tiny_qwen3_omni', 'Qwen3OmniFamily', 'load_policy', 'load_reference',
-           'load_for_inference', 'encode_audio', 'merge_audio', 'embed_inputs', 'trimmed_length', 'audio_inputs']
+           'QWEN3_OMNI', 'AF3_SPECIAL', 'AF3_CHAT_TEMPLATE', 'AUDIOFLAMINGO3', 'tiny_qwen2_audio', 'audio_token_ids',
+           'count_parameters', 'padding_side', 'unwrap', 'Family', 'register', 'get_family', 'family_of', 'tiny_model',
+           'Qwen2AudioFamily', 'tiny_qwen2_5_omni', 'Qwen2_5OmniFamily', 'tiny_qwen3_omni', 'Qwen3OmniFamily',
+           'tiny_audioflamingo3', 'AudioFlamingo3Family', 'load_policy', 'load_reference', 'load_for_inference',
+           'encode_audio', 'merge_audio', 'embed_inputs', 'trimmed_length', 'audio_inputs']
 
 # %% ../nbs/03_models.ipynb #0724f11e
 import json, logging, os, re, tempfile, warnings
@@ -197,6 +198,7 @@ class Family:
     audio_linear:str=''        # regex: the audio encoder's linear layers (added with `lora_audio`)
     keep_unquantised:tuple=()  # modules QLoRA leaves out of 4-bit
     trims:bool=True            # mel features may stop at the batch's longest clip (`audio_inputs(trim=True)`)
+    mask_key:str='feature_attention_mask'  # what the model's own forward calls the mel-frame mask (`audio_inputs` always says feature_attention_mask)
 
     def module(self, model, path:str): return attrgetter(path)(unwrap(model))
     def audio_tower(self, model): return self.module(model, self.tower)
@@ -204,6 +206,9 @@ class Family:
     def lora_targets(self, lora_audio:bool=False)->str:
         "peft `target_modules` regex: the language model's linear layers, plus the encoder's when `lora_audio`."
         return f'({self.lm_linear}|{self.audio_linear})' if lora_audio else self.lm_linear
+    def native(self, batch)->dict:
+        "`audio_inputs` output under the names the model's own forward takes."
+        return {(self.mask_key if k == 'feature_attention_mask' else k): v for k, v in batch.items()}
     def load(self, path, **kwargs):
         "The model from a checkpoint (a family whose hub checkpoint has another layout overrides this)."
         return self.model_class.from_pretrained(path, **kwargs)
@@ -449,6 +454,62 @@ QWEN3_OMNI = register(Qwen3OmniFamily(
     audio_tokens=QWEN2_5_OMNI.audio_tokens, lm_linear=r'.*language_model\.layers\.\d+\.self_attn\.(q|k|v|o)_proj', audio_linear=AUDIO_LINEAR,
     keep_unquantised=('model.audio_tower', 'model.visual', 'lm_head', 'mlp.gate')))
 
+# %% ../nbs/03_models.ipynb #e101a251
+AF3_SPECIAL = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<sound>']
+AF3_CHAT_TEMPLATE = CHAT_TEMPLATE.replace("Audio {{ n.audio }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n", "<sound>")
+
+def tiny_audioflamingo3(
+    path:str|Path|None=None, # directory to save into; a fresh temporary directory when None
+    seed:int=0,              # seed for the weights
+    **overrides,             # sizes to change, any key of `_TINY`
+)->Path:                     # the directory holding the checkpoint and processor
+    "Build and save a tiny real Audio Flamingo 3 with its processor."
+    from transformers import AudioFlamingo3Config, AudioFlamingo3ForConditionalGeneration, AudioFlamingo3Processor
+    if bad := set(overrides) - set(_TINY): raise TypeError(f"tiny_audioflamingo3: unknown overrides {sorted(bad)}; known: {sorted(_TINY)}")
+    kw = {**_TINY, **overrides}
+    path = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix='tiny_audioflamingo3_'))
+    tok = _train_tokenizer(kw['vocab_size'], AF3_SPECIAL)
+    processor = AudioFlamingo3Processor(feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16_000), tokenizer=tok,
+                                        chat_template=AF3_CHAT_TEMPLATE)
+    cfg = AudioFlamingo3Config(
+        audio_config=dict(hidden_size=kw['d_model'], num_hidden_layers=kw['encoder_layers'], num_attention_heads=kw['encoder_attention_heads'],
+                          intermediate_size=kw['encoder_ffn_dim'], num_mel_bins=128),
+        text_config=dict(model_type='qwen2', vocab_size=len(tok), hidden_size=kw['hidden_size'], intermediate_size=kw['intermediate_size'],
+                         num_hidden_layers=kw['num_hidden_layers'], num_attention_heads=kw['num_attention_heads'],
+                         num_key_value_heads=kw['num_key_value_heads'], max_position_embeddings=4096, tie_word_embeddings=False),
+        audio_token_id=tok.convert_tokens_to_ids('<sound>'))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AudioFlamingo3ForConditionalGeneration(cfg)
+    stops = tok.convert_tokens_to_ids(['<|im_end|>', '<|endoftext|>'])
+    model.generation_config = GenerationConfig(eos_token_id=stops, pad_token_id=stops[1], bos_token_id=stops[1])
+    model.save_pretrained(path); processor.save_pretrained(path)
+    return path
+
+class AudioFlamingo3Family(Family):
+    "Audio Flamingo 3: a Whisper encoder over 30 s windows, a two-layer projector, a Qwen2 decoder with 1-D positions."
+
+@patch
+def tiny(self:AudioFlamingo3Family, path=None, seed:int=0, **overrides)->Path: return tiny_audioflamingo3(path, seed=seed, **overrides)
+
+@patch
+def encode(self:AudioFlamingo3Family, model, input_features, feature_attention_mask):
+    "The model's `get_audio_features`: every window's projected frames, flat (the projector runs inside); frames per window."
+    tower = self.audio_tower(model)
+    mask = feature_attention_mask.to(tower.device)
+    out = unwrap(model).model.get_audio_features(input_features.to(tower.device, tower.conv1.weight.dtype), mask)
+    return out.pooler_output, tower._get_feat_extract_output_lengths(mask.sum(-1).long())[1]
+
+AudioFlamingo3Family.merge = Qwen2_5OmniFamily.merge                  # flat projected frames into the placeholder run
+AudioFlamingo3Family.position_ids = Qwen2AudioFamily.position_ids     # 1-D
+
+AUDIOFLAMINGO3 = register(AudioFlamingo3Family(
+    name='audioflamingo3', model_class=transformers.AudioFlamingo3ForConditionalGeneration, model_types=('audioflamingo3',),
+    tower='model.audio_tower', projector='model.multi_modal_projector', first_layer='conv1', frozen=('model.audio_tower.embed_positions',),
+    stop_tokens=('<|im_end|>', '<|endoftext|>'), pad_token='<|endoftext|>', audio_tokens=('<sound>',), lm_linear=LM_LINEAR,
+    audio_linear=AUDIO_LINEAR, keep_unquantised=('model.audio_tower', 'model.multi_modal_projector', 'lm_head'), trims=False,
+    mask_key='input_features_mask'))
+
 # %% ../nbs/03_models.ipynb #852ad861
 def _defaults(dtype, device, attn_implementation):
     "Fill in dtype, device and attention implementation for this machine."
@@ -670,7 +731,11 @@ def audio_inputs(
     side:str='left',          # token padding side: left for generation
     trim:bool=True,           # pad the audio to `trimmed_length`, not to 30 s
 ):                            # the processor's `BatchFeature`
-    "`processor(text=texts, audio=audios)` with the mel features only as long as the batch's longest clip needs."
-    kw = dict(audio_kwargs=dict(max_length=trimmed_length(processor.feature_extractor, [len(a) for a in audios]))) if trim and len(audios) else {}
+    "`processor(text=texts, audio=audios)` with the mel features only as long as the batch's longest clip needs (30 s without `trim`)."
+    fe = processor.feature_extractor
+    n = trimmed_length(fe, [len(a) for a in audios]) if trim and len(audios) else fe.n_samples
     with padding_side(processor, side):
-        return processor(text=texts, audio=audios, sampling_rate=sr, return_tensors='pt', padding=True, **kw)
+        enc = processor(text=texts, audio=audios, sampling_rate=sr, return_tensors='pt', text_kwargs=dict(padding=True),
+                        audio_kwargs=dict(padding='max_length', max_length=n))
+    if 'input_features_mask' in enc: enc['feature_attention_mask'] = enc.pop('input_features_mask')   # one name for every family
+    return enc

@@ -22,7 +22,8 @@ class SFTCollator:
     def __init__(self,
                  processor,            # the model's processor
                  end:str,              # appended to the target, the model's end of turn (its family's first stop token): it must learn to stop
-                ): self.processor, self.end = processor, end
+                 mask_key:str="feature_attention_mask", # what the model's forward calls the mel-frame mask (its family's `mask_key`)
+                ): self.processor, self.end, self.mask_key = processor, end, mask_key
 
     def __call__(self, items:list[dict])->dict:
         p = self.processor; tok = p.tokenizer
@@ -34,7 +35,7 @@ class SFTCollator:
         ids, labels, attn = _pad([a + b for a, b in zip(prompt_ids, targets)],
                                  [[-100] * len(a) + b for a, b in zip(prompt_ids, targets)], tok.pad_token_id)
         return dict(input_ids=ids, attention_mask=attn, labels=labels,
-                    input_features=enc.input_features, feature_attention_mask=enc.feature_attention_mask)
+                    input_features=enc.input_features, **{self.mask_key: enc.feature_attention_mask})
 
 def _target(item:dict)->str:
     "The completion an item should teach."
@@ -64,8 +65,8 @@ def sft(
     if isinstance(model, (str, Path)): model, processor = load_policy(model, mode, **policy_kwargs)
     if processor is None: raise ValueError("pass the processor when model is already loaded")
     args.remove_unused_columns = False
-    end = family_of(model).stop_tokens[0]
-    trainer = Trainer(model=model, args=args, train_dataset=train_dataset, data_collator=SFTCollator(processor, end),
+    fam = family_of(model)
+    trainer = Trainer(model=model, args=args, train_dataset=train_dataset, data_collator=SFTCollator(processor, fam.stop_tokens[0], fam.mask_key),
                       processing_class=processor, callbacks=callbacks)
     quiet_console(trainer, desc).train()   # a bar and the `r1aqa` logger, not raw log dicts
     return trainer
