@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #e41a8cb6
 from __future__ import annotations
-import argparse, hashlib, json, logging, shutil, sys, time
+import argparse, hashlib, json, logging, re, shutil, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -17,21 +17,22 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .audio import load_audio, AudioError
 from .data import AQADataset, DataError, UsageError, read_jsonl, run_command, tones_splits, write_jsonl
-from .models import load_policy, tiny_model
+from .models import _bnb_config, get_family, load_policy, tiny_model
 from .rewards import REWARD_SETS, extract_answer
 from .grpo import GRPOConfig, GRPOTrainer, TRL_OPTIONS, logger
 from .sft import sft
 from .eval import ENCODER_SECONDS, GenSettings, evaluate, generate_batch, mmau_match, model_fingerprint
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEEPSPEED', 'RunArgs', 'validate_audio', 'prepare', 'greedy_accuracy', 'StopAtAccuracy', 'warm_up',
-           'heldout', 'plot_run', 'train', 'summary_text', 'parse_args', 'r1aqa_train']
+__all__ = ['PRESETS', 'PUBLISHED', 'PROMPT_TOKENS', 'DEEPSPEED', 'RunArgs', 'meta_model', 'memory_estimate', 'validate_audio',
+           'prepare', 'greedy_accuracy', 'StopAtAccuracy', 'warm_up', 'heldout', 'plot_run', 'train', 'summary_text',
+           'parse_args', 'r1aqa_train']
 
 # %% ../nbs/05_train.ipynb #8b159ddd
 @dataclass
 class RunArgs:
     "What a run trains on and around: model, data, rewards, warm-up, evaluation."
-    preset:str = field(default="demo", metadata={"help": "r1aqa, qlora-1gpu or demo"})
+    preset:str = field(default="demo", metadata={"help": "a key of PRESETS: r1aqa, qlora-1gpu, omni-7b, omni-qlora-24gb, omni3-qlora or demo"})
     model:str = field(default="tiny", metadata={"help": "checkpoint dir or hub id; 'tiny' builds the offline tiny Qwen2-Audio"})
     train_data:str = field(default="tones", metadata={"help": "R1-AQA JSONL; 'tones' makes the synthetic task"})
     eval_data:str|None = field(default=None, metadata={"help": "held-out file (JSONL or MMAU JSON) scored before and after"})
@@ -68,7 +69,25 @@ PRESETS = {
         grpo=dict(output_dir="runs/qlora-1gpu", mode="qlora", num_generations=8, temperature=1.0, max_completion_length=256,
                   beta=0.04, learning_rate=1e-5, lr_scheduler_type="linear", warmup_steps=0, loss_type="grpo", bf16=True,
                   max_steps=1000, save_steps=100, per_device_train_batch_size=1, gradient_accumulation_steps=2,
-                  gradient_checkpointing=True, logging_steps=1)),
+                  activation_checkpointing=True, logging_steps=1)),
+    "omni-7b": dict(
+        run=dict(model="Qwen/Qwen2.5-Omni-7B", train_data="", rewards="paper", validate=True),
+        grpo=dict(output_dir="runs/omni-7b", family="qwen2_5_omni", mode="full", num_generations=8, temperature=1.0,
+                  max_completion_length=256, beta=0.04, learning_rate=1e-6, lr_scheduler_type="linear", warmup_steps=0,
+                  loss_type="grpo", bf16=True, max_steps=1000, save_steps=100, per_device_train_batch_size=1,
+                  gradient_accumulation_steps=2, activation_checkpointing=True, logging_steps=1)),
+    "omni-qlora-24gb": dict(
+        run=dict(model="Qwen/Qwen2.5-Omni-7B", train_data="", rewards="paper", validate=True),
+        grpo=dict(output_dir="runs/omni-qlora-24gb", family="qwen2_5_omni", mode="qlora", num_generations=8, temperature=1.0,
+                  max_completion_length=256, beta=0.04, learning_rate=1e-5, lr_scheduler_type="linear", warmup_steps=0,
+                  loss_type="grpo", bf16=True, max_steps=1000, save_steps=100, per_device_train_batch_size=1,
+                  gradient_accumulation_steps=2, activation_checkpointing=True, logging_steps=1)),
+    "omni3-qlora": dict(
+        run=dict(model="Qwen/Qwen3-Omni-30B-A3B-Instruct", train_data="", rewards="paper", validate=True),
+        grpo=dict(output_dir="runs/omni3-qlora", family="qwen3_omni", mode="qlora", num_generations=8, temperature=1.0,
+                  max_completion_length=256, beta=0.04, learning_rate=1e-5, lr_scheduler_type="linear", warmup_steps=0,
+                  loss_type="grpo", bf16=True, max_steps=1000, save_steps=100, per_device_train_batch_size=1,
+                  gradient_accumulation_steps=2, activation_checkpointing=True, logging_steps=1)),
     "demo": dict(
         run=dict(model="tiny", train_data="tones", tones_task="pitch", tones_train=512, tones_test=64, rewards="paper",
                  sft_steps=150, sft_lr=1e-3, sft_label_noise=0.3, sft_target=0.4, sft_val_items=32, sft_min_steps=60,
@@ -78,6 +97,77 @@ PRESETS = {
                   max_steps=200, save_steps=50, per_device_train_batch_size=8, gradient_accumulation_steps=1,
                   logging_steps=5, seed=0)),
 }
+
+# %% ../nbs/05_train.ipynb #8571c485
+PUBLISHED = {   # the sizes in each hub checkpoint's config.json (the Omni models' thinker_config): what the memory estimates build
+    "Qwen/Qwen2-Audio-7B-Instruct": ("qwen2_audio", dict(
+        text_config=dict(model_type="qwen2", hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+                         num_key_value_heads=32, vocab_size=156032),
+        audio_config=dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120))),
+    "Qwen/Qwen2.5-Omni-7B": ("qwen2_5_omni", dict(
+        text_config=dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
+                         vocab_size=152064),
+        audio_config=dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120, output_dim=3584),
+        vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584))),
+    "Qwen/Qwen2.5-Omni-3B": ("qwen2_5_omni", dict(
+        text_config=dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16, num_key_value_heads=2,
+                         vocab_size=151936),
+        audio_config=dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120, output_dim=2048),
+        vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=2048))),
+    "Qwen/Qwen3-Omni-30B-A3B-Instruct": ("qwen3_omni", dict(
+        text_config=dict(hidden_size=2048, intermediate_size=768, moe_intermediate_size=768, num_hidden_layers=48, num_attention_heads=32,
+                         num_key_value_heads=4, head_dim=128, num_experts=128, num_experts_per_tok=8, vocab_size=151936),
+        audio_config=dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120, output_dim=2048),
+        vision_config=dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, out_hidden_size=2048))),
+}
+PROMPT_TOKENS = 830   # a 30 s clip (750 audio tokens in every family here) and R1-AQA's question with its options
+
+def meta_model(hub_id:str):
+    "`hub_id`'s family and its real model class built from the published sizes on the meta device (shapes only, no weights)."
+    from accelerate import init_empty_weights
+    if hub_id not in PUBLISHED: raise UsageError(f"{hub_id}: no published sizes here; known: {', '.join(PUBLISHED)}")
+    name, kw = PUBLISHED[hub_id]
+    family = get_family(name)
+    with init_empty_weights(): return family, family.model_class(family.model_class.config_class(**kw))
+
+def _gib(n): return n / 2**30
+
+def memory_estimate(
+    preset:str,             # a key of PRESETS with a published model
+    gpus:int=1,             # GPUs the run shards over with ZeRO-3 (weights, gradients, optimizer and reference split evenly)
+    prompt:int=PROMPT_TOKENS, # prompt tokens
+)->dict:                    # GiB per GPU by item, and 'total'
+    "What one GPU holds for one GRPO step of `preset`: weights as `load_policy` keeps them, training state, reference, activations."
+    p = {**PRESETS[preset]["grpo"]}
+    model_id, mode, G, T = PRESETS[preset]["run"]["model"], p["mode"], p["num_generations"], p["max_completion_length"]
+    family, model = meta_model(model_id)
+    frozen = {id(q) for n in family.frozen for q in family.module(model, n).parameters()}
+    params = {id(q): q for q in model.parameters()}
+    total, four = sum(q.numel() for q in params.values()), 0
+    if mode == "qlora":
+        import bitsandbytes as bnb
+        from transformers.integrations.bitsandbytes import replace_with_bnb_linear
+        model = replace_with_bnb_linear(model, modules_to_not_convert=list(family.keep_unquantised),
+                                        quantization_config=_bnb_config(torch.bfloat16, family))
+        four = sum(m.weight.numel() for m in model.modules() if isinstance(m, bnb.nn.Linear4bit))
+    if mode == "full": trainable = sum(q.numel() for k, q in params.items() if k not in frozen)
+    else:   # LoRA rank r on every module the family's target regex names: r x (in + out) each
+        pat, r = re.compile(family.lora_targets()), p.get("lora_r", 8)
+        trainable = sum(r * (m.in_features + m.out_features) for n, m in model.named_modules()
+                        if isinstance(m, torch.nn.Linear) and pat.fullmatch(n))
+    text = model.config.get_text_config()
+    D, V, layers = text.hidden_size, text.vocab_size, text.num_hidden_layers
+    kv = text.num_key_value_heads * (getattr(text, "head_dim", None) or D // text.num_attention_heads)
+    S, B = prompt + T, G * p["per_device_train_batch_size"]
+    shard = gpus if mode == "full" else 1
+    est = {"weights": _gib(2 * (total - four) + 0.516 * four) / shard,   # NF4: half a byte and its double-quantised scales
+           "gradients + AdamW": _gib(16 * trainable) / shard,          # bf16 gradient, fp32 master copy and two moments
+           "reference copy": _gib(2 * total) / shard if mode == "full" and p["beta"] > 0 else 0.0,   # LoRA's reference: adapters off
+           "logits": _gib(B * S * V * 2 + 2 * B * T * V * 4),          # bf16 over prompt + completion, two fp32 copies over the completion
+           "activations (checkpointed)": _gib(B * S * D * layers * 2 + B * S * (3 * getattr(text, "intermediate_size", D) + 4 * D) * 2),
+           "generation KV cache": _gib(2 * layers * B * S * kv * 2)}
+    est["total"] = sum(est.values())
+    return est
 
 # %% ../nbs/05_train.ipynb #54900276
 def validate_audio(
