@@ -641,7 +641,9 @@ def load_for_inference(
         from peft import PeftModel
         base = json.loads(cfg.read_text()).get('base_model_name_or_path')
         if not base: raise ValueError(f"{cfg}: field 'base_model_name_or_path' is missing or empty")
-        model = PeftModel.from_pretrained(_load(base, dtype, device, attn, fam), path)
+        with warnings.catch_warnings():   # peft reads `is_gradient_checkpointing`, deprecated in transformers 5
+            warnings.filterwarnings('ignore', '`is_gradient_checkpointing` is deprecated', FutureWarning)
+            model = PeftModel.from_pretrained(_load(base, dtype, device, attn, fam), path)
         if merge: model = model.merge_and_unload()
         processor = AutoProcessor.from_pretrained(path if _has_processor(path) else base)
     else: model, processor = _load(path, dtype, device, attn, fam), AutoProcessor.from_pretrained(path)
