@@ -25,8 +25,8 @@ from .rewards import compute_rewards, reward_name, reward_metrics
 
 # %% auto #0
 __all__ = ['LOSS_TYPES', 'TRL_OPTIONS', 'logger', 'group_advantages', 'completion_mask', 'truncated', 'kl_k3', 'grpo_loss',
-           'sample_completions', 'completion_logps', 'ignored_options', 'GRPOConfig', 'GRPOTrainer',
-           'RepeatWindowSampler', 'MetricsBar', 'quiet_console']
+           'sample_completions', 'completion_logps', 'ignored_options', 'GRPOConfig', 'MetricsBar', 'quiet_console',
+           'GRPOTrainer', 'Rollout', 'RepeatWindowSampler']
 
 # %% ../nbs/05_grpo.ipynb #b653291b
 def group_advantages(
@@ -213,6 +213,34 @@ class GRPOConfig(trl.GRPOConfig):
                     lora_target_modules=self.lora_target_modules, lora_audio=self.lora_audio,
                     gradient_checkpointing=bool(self.activation_checkpointing), family=self.family)
 
+# %% ../nbs/05_grpo.ipynb #ec1467a9
+logger = logging.getLogger("r1aqa")
+
+class MetricsBar(TrainerCallback):
+    "A progress bar showing a few metrics; every log line goes to the `r1aqa` logger instead of the console."
+    def __init__(self, desc:str="train", keys=("loss", "reward", "accuracy", "kl"), bar:bool=True):
+        self.desc, self.keys, self.show, self.bar = desc, keys, bar, None
+    def on_train_begin(self, args, state, control, **kw):
+        if self.show and state.is_world_process_zero:
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.desc, unit="step", dynamic_ncols=True)
+    def on_step_end(self, args, state, control, **kw):
+        if self.bar is not None: self.bar.update(state.global_step - self.bar.n)
+    def on_log(self, args, state, control, logs=None, **kw):
+        logs = logs or {}
+        if state.is_world_process_zero: logger.info(json.dumps({"stage": self.desc, "step": state.global_step, **logs}))
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{logs[k]:.3g}" for k in self.keys if isinstance(logs.get(k), (int, float))}, refresh=True)
+    def on_train_end(self, args, state, control, **kw):
+        if self.bar is not None: self.bar.close(); self.bar = None
+
+def quiet_console(trainer:Trainer, desc:str="train")->Trainer:
+    "Replace `trainer`'s console printing (raw log dicts) with a `MetricsBar`."
+    for cb in list(trainer.callback_handler.callbacks):
+        if isinstance(cb, (PrinterCallback, ProgressCallback)) or type(cb).__name__ == "NotebookProgressCallback":
+            trainer.remove_callback(cb)
+    trainer.add_callback(MetricsBar(desc, bar=not trainer.args.disable_tqdm))
+    return trainer
+
 # %% ../nbs/05_grpo.ipynb #1c83cff2
 class GRPOTrainer(Trainer):
     "GRPO for Qwen2-Audio: shared-audio rollouts, TRL's reward contract and loss variants, on `transformers.Trainer`."
@@ -257,27 +285,6 @@ class GRPOTrainer(Trainer):
 
 def _as_list(x): return list(x) if isinstance(x, (list, tuple)) else [x]
 
-# %% ../nbs/05_grpo.ipynb #b4f5f504
-class RepeatWindowSampler(Sampler):
-    "Shuffled indices in whole windows of `window`, each window repeated `repeats` times."
-    def __init__(self, n:int, window:int, repeats:int=1, seed:int=0):
-        if n < window: raise ValueError(f"the dataset has {n} items, fewer than one optimizer step needs ({window})")
-        self.n, self.window, self.repeats, self.seed, self.epoch = n, window, repeats, seed, 0
-    def set_epoch(self, epoch:int): self.epoch = epoch
-    def __len__(self): return self.n // self.window * self.window * self.repeats
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        idx = torch.randperm(self.n, generator=g)[:self.n // self.window * self.window].view(-1, self.window)
-        for w in idx:
-            for _ in range(self.repeats): yield from w.tolist()
-
-# %% ../nbs/05_grpo.ipynb #6c5f408d
-@patch
-def _get_train_sampler(self:GRPOTrainer, *args, **kwargs):
-    a = self.args
-    return RepeatWindowSampler(len(self.train_dataset), a.per_device_train_batch_size * a.world_size * a.gradient_accumulation_steps,
-                               a.num_iterations, a.seed)
-
 # %% ../nbs/05_grpo.ipynb #1dcecddf
 def _tower_trains(model)->bool:
     "Whether any audio-tower parameter receives gradient (full mode unfrozen, or LoRA on the tower)."
@@ -291,12 +298,39 @@ def _encode_prompts(self:GRPOTrainer, inputs:list[dict], trim:bool=True):
     enc = audio_inputs(proc, texts, [x["audio"] for x in inputs], proc.feature_extractor.sampling_rate, trim=trim and family_of(self.model).trims)
     return enc.to(self.accelerator.device)
 
+# %% ../nbs/05_grpo.ipynb #f048a63c
+def _md_cell(s:str)->str: return "`" + repr(s)[1:-1].replace("|", "\\|").replace("`", "'") + "`"
+
+@dataclass
+class Rollout:
+    "One micro-batch of scored completions, the `G` of each prompt consecutive: what sampling made and what the loss reads."
+    enc:dict                          # the processor's prompt batch, B rows: input_ids, attention_mask, input_features, feature_attention_mask
+    ids:torch.Tensor                  # [B*G, T] completion ids
+    mask:torch.Tensor                 # [B*G, T] completion mask (truncated completions zeroed with `mask_truncated_completions`)
+    rewards:torch.Tensor              # [B*G] weighted sum of the reward functions
+    advantages:torch.Tensor           # [B*G] group advantages
+    texts:list                        # [B*G] the decoded completions the rewards scored
+    hidden:torch.Tensor|None=None     # audio-tower output the loss reuses; None when the tower trains (the loss re-encodes with gradient)
+    lens:torch.Tensor|None=None       # the audio lengths that go with `hidden`
+    old_logps:torch.Tensor|None=None  # [B*G, T] log-probs under the policy that sampled; only with num_iterations > 1
+    ref_logps:torch.Tensor|None=None  # [B*G, T] reference log-probs; only with beta > 0
+
+    @property
+    def G(self)->int: return len(self.ids) // len(self.enc["input_ids"])
+
+    def _repr_markdown_(self):
+        has = [k for k in ("hidden", "old_logps", "ref_logps") if getattr(self, k) is not None]
+        head = (f"**Rollout**: {len(self.enc['input_ids'])} prompt(s) x {self.G} completions of at most {self.ids.shape[1]} tokens; "
+                f"carries {', '.join(has) or 'no cached tensors'}. The first group:")
+        rows = [f"| {i} | {_md_cell(self.texts[i])} | {int(self.mask[i].sum())} | {self.rewards[i]:.3f} | {self.advantages[i]:+.3f} |" for i in range(self.G)]
+        return "\n".join([head, "", "| # | completion | tokens | reward | advantage |", "|---|---|---|---|---|", *rows])
+
 # %% ../nbs/05_grpo.ipynb #14c1691a
 @patch
 @torch.no_grad()
-def _generate_and_score(self:GRPOTrainer, inputs:list[dict])->dict:
+def _generate_and_score(self:GRPOTrainer, inputs:list[dict])->Rollout:
     "Sample G completions per prompt from shared audio embeddings, score them, and compute advantages."
-    a, G, dev = self.args, self.G, self.accelerator.device
+    a, G = self.args, self.G
     enc = self._encode_prompts(inputs)
     with warnings.catch_warnings():   # trl reads `is_gradient_checkpointing`, deprecated in transformers 5 (a FutureWarning per step)
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
@@ -307,11 +341,10 @@ def _generate_and_score(self:GRPOTrainer, inputs:list[dict])->dict:
     mask = completion_mask(ids, self.eos_ids)
     trunc = truncated(ids, self.eos_ids)
     if a.mask_truncated_completions: mask = mask * (~trunc)[:, None].long()
-    ro = dict(enc=enc, ids=ids, mask=mask, hidden=None if _tower_trains(self.model) else hidden, lens=lens)
-    if a.num_iterations > 1: ro["old_logps"] = completion_logps(self.model, embeds, enc.attention_mask, ids, mask, a.temperature)
-    if a.beta: ro["ref_logps"] = self._ref_logps(enc, hidden, lens, ids, mask)
-    ro.update(self._score(inputs, ids, mask, trunc))
-    return ro
+    old = completion_logps(self.model, embeds, enc.attention_mask, ids, mask, a.temperature) if a.num_iterations > 1 else None
+    ref = self._ref_logps(enc, hidden, lens, ids, mask) if a.beta else None
+    return Rollout(enc, ids, mask, **self._score(inputs, ids, mask, trunc), hidden=None if _tower_trains(self.model) else hidden,
+                   lens=lens, old_logps=old, ref_logps=ref)
 
 # %% ../nbs/05_grpo.ipynb #155d1071
 @patch
@@ -331,7 +364,7 @@ _SKIP_COLUMNS = ("prompt", "audio")   # passed as `prompts`, or not text at all
 
 @patch
 def _score(self:GRPOTrainer, inputs:list[dict], ids, mask, trunc)->dict:
-    "Decode, reward (TRL's contract: every dataset column as a keyword list), advantages, and metrics."
+    "Decode, reward (TRL's contract: every dataset column as a keyword list), advantages, and metrics: the `Rollout` fields they fill."
     G = self.G
     texts = self.processing_class.batch_decode(ids * mask + (1 - mask) * self.generation_config.pad_token_id, skip_special_tokens=True)
     completions = [[{"role": "assistant", "content": t}] for t in texts]
@@ -341,7 +374,7 @@ def _score(self:GRPOTrainer, inputs:list[dict], ids, mask, trunc)->dict:
                                     completion_ids=ids.tolist(), trainer_state=self.state, **cols)
     adv = group_advantages(total, G, self.args.scale_rewards).to(self.accelerator.device)
     self._log_rollouts(per_fn, total, mask, trunc, prompts, texts)
-    return dict(advantages=adv, rewards=total)
+    return dict(rewards=total, advantages=adv, texts=texts)
 
 # %% ../nbs/05_grpo.ipynb #277cc4be
 @patch
@@ -361,28 +394,18 @@ def _log_rollouts(self:GRPOTrainer, per_fn, total, mask, trunc, prompts, texts):
         self.completion_log += [dict(step=self.state.global_step, prompt=p[0]["content"][-1]["text"], completion=t, reward=r)
                                 for p, t, r in zip(prompts[:k], texts[:k], total[:k].tolist())]
 
-# %% ../nbs/05_grpo.ipynb #961db9ae
-@patch
-def _prepare_inputs(self:GRPOTrainer, inputs:list[dict])->dict:
-    if not self.model.training: return self._generate_and_score(inputs)
-    ga = self.args.gradient_accumulation_steps
-    if self._step is None: self._step = self.state.global_step * ga
-    slot, fresh = self._step % ga, (self._step // ga) % self.args.num_iterations == 0
-    if fresh or self._buffer[slot] is None: self._buffer[slot] = self._generate_and_score(inputs)
-    self._step += 1
-    return self._buffer[slot]
-
 # %% ../nbs/05_grpo.ipynb #4f4f683d
 @patch
-def compute_loss(self:GRPOTrainer, model, inputs:dict, return_outputs=False, num_items_in_batch=None):
-    a, ro, enc = self.args, inputs, inputs["enc"]
-    hidden, lens = ro["hidden"], ro["lens"]
+def compute_loss(self:GRPOTrainer, model, inputs:Rollout, return_outputs=False, num_items_in_batch=None):
+    "The GRPO loss of one rollout under the current policy, with gradient; KL and clipping statistics go to the log."
+    a, ro, enc = self.args, inputs, inputs.enc
+    hidden, lens = ro.hidden, ro.lens
     if hidden is None: hidden, lens = encode_audio(model, enc.input_features, enc.feature_attention_mask)
     embeds = merge_audio(model, enc.input_ids, hidden, lens)
-    logps = completion_logps(model, embeds, enc.attention_mask, ro["ids"], ro["mask"], a.temperature)
+    logps = completion_logps(model, embeds, enc.attention_mask, ro.ids, ro.mask, a.temperature)
     n_tokens = None   # dapo normalises by the completion tokens of all processes (DDP then averages the gradients)
-    if a.loss_type == "dapo": n_tokens = self.accelerator.gather(ro["mask"].sum().float()).sum() / self.accelerator.num_processes
-    loss, st = grpo_loss(logps, ro["advantages"], ro["mask"], ro.get("old_logps"), ro.get("ref_logps"), a.beta,
+    if a.loss_type == "dapo": n_tokens = self.accelerator.gather(ro.mask.sum().float()).sum() / self.accelerator.num_processes
+    loss, st = grpo_loss(logps, ro.advantages, ro.mask, ro.old_logps, ro.ref_logps, a.beta,
                          a.epsilon, a.epsilon_high, a.loss_type, a.max_completion_length, n_tokens)
     for k, v in st.items(): self._metrics[k].append(self.accelerator.gather(v).mean().item())
     return (loss, None) if return_outputs else loss
@@ -400,33 +423,39 @@ def log(self:GRPOTrainer, logs:dict, start_time=None):
         self.completion_log = []
     super(GRPOTrainer, self).log({**logs, **metrics}, start_time)
 
-# %% ../nbs/05_grpo.ipynb #ec1467a9
-logger = logging.getLogger("r1aqa")
+# %% ../nbs/05_grpo.ipynb #961db9ae
+@patch
+def _prepare_inputs(self:GRPOTrainer, inputs:list[dict])->Rollout:
+    "The rollout for this micro-step: sampled fresh on the first of every `num_iterations` optimizer steps, else the one kept in its accumulation slot."
+    if not self.model.training: return self._generate_and_score(inputs)
+    ga = self.args.gradient_accumulation_steps
+    if self._step is None: self._step = self.state.global_step * ga   # counts micro-steps; on resume, from the checkpoint's step
+    slot, fresh = self._step % ga, (self._step // ga) % self.args.num_iterations == 0
+    if fresh or self._buffer[slot] is None: self._buffer[slot] = self._generate_and_score(inputs)
+    self._step += 1
+    return self._buffer[slot]
 
-class MetricsBar(TrainerCallback):
-    "A progress bar showing a few metrics; every log line goes to the `r1aqa` logger instead of the console."
-    def __init__(self, desc:str="train", keys=("loss", "reward", "accuracy", "kl"), bar:bool=True):
-        self.desc, self.keys, self.show, self.bar = desc, keys, bar, None
-    def on_train_begin(self, args, state, control, **kw):
-        if self.show and state.is_world_process_zero:
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.desc, unit="step", dynamic_ncols=True)
-    def on_step_end(self, args, state, control, **kw):
-        if self.bar is not None: self.bar.update(state.global_step - self.bar.n)
-    def on_log(self, args, state, control, logs=None, **kw):
-        logs = logs or {}
-        if state.is_world_process_zero: logger.info(json.dumps({"stage": self.desc, "step": state.global_step, **logs}))
-        if self.bar is not None:
-            self.bar.set_postfix({k: f"{logs[k]:.3g}" for k in self.keys if isinstance(logs.get(k), (int, float))}, refresh=True)
-    def on_train_end(self, args, state, control, **kw):
-        if self.bar is not None: self.bar.close(); self.bar = None
+# %% ../nbs/05_grpo.ipynb #b4f5f504
+class RepeatWindowSampler(Sampler):
+    "Shuffled indices in whole windows of `window`, each window repeated `repeats` times."
+    def __init__(self, n:int, window:int, repeats:int=1, seed:int=0):
+        if n < window: raise ValueError(f"the dataset has {n} items, fewer than one optimizer step needs ({window})")
+        self.n, self.window, self.repeats, self.seed, self.epoch = n, window, repeats, seed, 0
+    def set_epoch(self, epoch:int): self.epoch = epoch
+    def __len__(self): return self.n // self.window * self.window * self.repeats
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        idx = torch.randperm(self.n, generator=g)[:self.n // self.window * self.window].view(-1, self.window)
+        for w in idx:
+            for _ in range(self.repeats): yield from w.tolist()
 
-def quiet_console(trainer:Trainer, desc:str="train")->Trainer:
-    "Replace `trainer`'s console printing (raw log dicts) with a `MetricsBar`."
-    for cb in list(trainer.callback_handler.callbacks):
-        if isinstance(cb, (PrinterCallback, ProgressCallback)) or type(cb).__name__ == "NotebookProgressCallback":
-            trainer.remove_callback(cb)
-    trainer.add_callback(MetricsBar(desc, bar=not trainer.args.disable_tqdm))
-    return trainer
+# %% ../nbs/05_grpo.ipynb #6c5f408d
+@patch
+def _get_train_sampler(self:GRPOTrainer, *args, **kwargs):
+    "Deal one optimizer step's prompts `num_iterations` times, in step with the rollout buffer."
+    a = self.args
+    return RepeatWindowSampler(len(self.train_dataset), a.per_device_train_batch_size * a.world_size * a.gradient_accumulation_steps,
+                               a.num_iterations, a.seed)
 
 # %% ../nbs/05_grpo.ipynb #3688a26a
 @patch

@@ -4,29 +4,25 @@
 
 # %% ../nbs/07_train.ipynb #e41a8cb6
 from __future__ import annotations
-import argparse, hashlib, json, logging, re, shutil, sys, time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields, replace
+import json, logging, re, sys, time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import r1aqa.audio   # first: a torch/torchaudio mismatch is reported with its fix, not as a linker error
 import torch
 from accelerate import PartialState
-from transformers import HfArgumentParser, TrainerCallback, TrainerState, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import TrainerState
 
-from .audio import load_audio, AudioError
-from .data import AQADataset, DataError, UsageError, read_jsonl, run_command, tones_splits, write_jsonl
-from .models import _bnb_config, get_family, load_policy, tiny_model
-from .rewards import REWARD_SETS, extract_answer
+from .data import AQADataset, UsageError
+from .models import _bnb_config, get_family
+from .rewards import REWARD_SETS
 from .grpo import GRPOConfig, GRPOTrainer, TRL_OPTIONS, logger
-from .sft import sft
-from .eval import ENCODER_SECONDS, GenSettings, evaluate, generate_batch, mmau_match, model_fingerprint
+from .sft import (COMMON_OPTIONS, heldout, prepare, preset_command, preset_parser, validate_audio, warm_up,
+                       _check_inputs, _config, _deepspeed_argv, _start, _step)
 
 # %% auto #0
-__all__ = ['PRESETS', 'PUBLISHED', 'PROMPT_TOKENS', 'DEEPSPEED', 'RunArgs', 'meta_model', 'memory_estimate', 'validate_audio',
-           'prepare', 'greedy_accuracy', 'StopAtAccuracy', 'warm_up', 'heldout', 'plot_run', 'train', 'summary_text',
-           'parse_args', 'r1aqa_train']
+__all__ = ['PRESETS', 'PUBLISHED', 'PROMPT_TOKENS', 'main', 'RunArgs', 'meta_model', 'memory_estimate', 'plot_run', 'train',
+           'summary_text', 'parse_args']
 
 # %% ../nbs/07_train.ipynb #8b159ddd
 @dataclass
@@ -169,120 +165,6 @@ def memory_estimate(
     est["total"] = sum(est.values())
     return est
 
-# %% ../nbs/07_train.ipynb #54900276
-def validate_audio(
-    records:list,        # training `AQARecord`s, in file order
-    source:str="",       # the file they came from, for the message
-    workers:int=4,       # decoding threads
-    show:int=10,         # failures listed in the message
-    report=print,        # called with one line when some clips are longer than the encoder hears
-)->int:                  # the number of clips checked
-    "Decode every clip of `records`; raise `DataError` listing each one that fails, with its row, id and path."
-    def check(i_r):
-        i, r = i_r
-        try: return len(load_audio(r.audio_path)) / 16_000
-        except AudioError as e: return f"row {i + 1} (id {r.id!r}, audio_path {r.audio_path}): {e}"
-    with ThreadPoolExecutor(workers) as ex: res = list(ex.map(check, enumerate(records)))
-    if bad := [m for m in res if isinstance(m, str)]:
-        more = f"\n... and {len(bad) - show} more" if len(bad) > show else ""
-        raise DataError(f"{source or 'training data'}: {len(bad)} of {len(records)} clips cannot be decoded:\n" + "\n".join(bad[:show]) + more)
-    if long := [s for s in res if s > ENCODER_SECONDS]:
-        report(f"{source or 'training data'}: {len(long)} of {len(records)} clips are longer than the encoder's {ENCODER_SECONDS:.0f} s "
-               f"(longest {max(long):.1f} s, {sum(long) - ENCODER_SECONDS * len(long):.1f} s cut in all): the model hears only their first {ENCODER_SECONDS:.0f} s")
-    return len(records)
-
-# %% ../nbs/07_train.ipynb #983d6533
-def _reuse(dest:Path, key:dict, what:str)->bool:
-    "True when `dest` holds `what` made with `key`; else clear `dest` (saying why when it held one made otherwise) and return False."
-    key, f = json.loads(json.dumps(key)), dest/"stage.json"
-    if f.exists():
-        old = json.loads(f.read_text())
-        if old == key: return True
-        changed = sorted(k for k in key.keys() | old.keys() if old.get(k) != key.get(k))
-        print(f"r1aqa_train: {what} in {dest} was made with other settings ({', '.join(changed)}): making it again")
-    if dest.exists(): shutil.rmtree(dest)
-    return False
-
-def _made(dest:Path, key:dict): (dest/"stage.json").write_text(json.dumps(key, indent=1))
-
-def prepare(run:RunArgs, out:Path, family:str|None=None)->tuple[str, list, str|None]:
-    "Model path, training records and held-out file (or None) for `run`; builds the tiny model (of `family`) and the tones when asked."
-    model = run.model
-    if model == "tiny":
-        model, key = out/"tiny-base", dict(builder="tiny_model", family=family or "qwen2_audio", seed=0)
-        if not _reuse(model, key, "the tiny model"): tiny_model(model, family=key["family"], seed=0); _made(model, key)
-    if run.train_data == "tones":
-        tones, key = out/"tones", dict(task=run.tones_task, train=run.tones_train, test=run.tones_test, seed=0)
-        if not _reuse(tones, key, "the tones task"):
-            train, test = tones_splits(run.tones_train, run.tones_test, seed=0, out_dir=tones, task=run.tones_task)
-            write_jsonl(train, tones/"train.jsonl"); write_jsonl(test, tones/"test.jsonl"); _made(tones, key)
-        return str(model), read_jsonl(tones/"train.jsonl"), str(tones/"test.jsonl")
-    return str(model), read_jsonl(run.train_data, audio_dir=run.audio_dir), run.eval_data
-
-# %% ../nbs/07_train.ipynb #70cd933e
-def greedy_accuracy(model, processor, records:list, max_new_tokens:int=16, batch_size:int=32)->float:
-    "Fraction of `records` a model answers right, greedily, by MMAU's rule; the model is left in the mode it was in."
-    ds, was_training, right = AQADataset(records), model.training, 0
-    model.eval()
-    try:
-        for s in range(0, len(ds), batch_size):
-            items = [ds[i] for i in range(s, min(len(ds), s + batch_size))]
-            outs = generate_batch(model, processor, items, GenSettings(max_new_tokens=max_new_tokens))
-            right += sum(mmau_match(it["answer"], extract_answer(text), it["choices"]) for it, (text, _) in zip(items, outs))
-    finally: model.train(was_training)
-    return right / len(ds)
-
-class StopAtAccuracy(TrainerCallback):
-    "Stop training at the first check where greedy accuracy on `records` reaches `target`."
-    def __init__(self, processor, records, target, every=10, max_new_tokens=16, min_steps=0):
-        self.processor, self.records, self.target, self.every, self.max_new_tokens, self.min_steps = processor, records, target, every, max_new_tokens, min_steps
-        self.checks = []
-    def on_step_end(self, args, state, control, model=None, **kw):
-        if state.global_step % self.every or state.global_step < self.min_steps: return
-        acc = greedy_accuracy(model, self.processor, self.records, self.max_new_tokens)
-        self.checks.append((state.global_step, acc))
-        if acc >= self.target: control.should_training_stop = True
-
-# %% ../nbs/07_train.ipynb #25484423
-_WARMUP_KEYS = ("sft_steps", "sft_lr", "sft_batch_size", "sft_label_noise", "sft_target", "sft_val_items", "sft_check_every",
-                "sft_min_steps", "eval_max_new_tokens")
-
-def _records_sha(records:list)->str:
-    "sha256 of the records' content, for a stage key."
-    return hashlib.sha256(json.dumps([r.to_dict() for r in records], sort_keys=True, default=str).encode()).hexdigest()
-
-def warm_up(model_path:str, train:list, run:RunArgs, out:Path, seed:int=0, family:str|None=None)->str:
-    "Supervised warm-up of `model_path` on `train` (label noise, early stop); returns the checkpoint, reusing one made alike."
-    dest, state = out/"warmup", PartialState()
-    key = dict(model=model_fingerprint(model_path), data=_records_sha(train), seed=seed, **{k: getattr(run, k) for k in _WARMUP_KEYS})
-    with state.main_process_first(): done = _reuse(dest, key, "the warm-up")
-    if done: return str(dest)
-    rng = torch.Generator().manual_seed(seed)
-    def noisy(r):
-        if torch.rand(1, generator=rng).item() >= run.sft_label_noise: return r
-        return replace(r, answer=r.choices[torch.randint(len(r.choices), (1,), generator=rng).item()])
-    held = train[-run.sft_val_items:] if run.sft_target else []
-    fit = train[:len(train) - len(held)]
-    args = TrainingArguments(output_dir=str(out/"warmup-run"), max_steps=run.sft_steps, learning_rate=run.sft_lr,
-                             per_device_train_batch_size=run.sft_batch_size, lr_scheduler_type="constant",
-                             logging_steps=10, save_strategy="no", report_to="none", seed=seed,
-                             dataloader_pin_memory=torch.cuda.is_available())
-    model, processor = load_policy(model_path, "full", family=family)
-    stop = StopAtAccuracy(processor, held, run.sft_target, run.sft_check_every, run.eval_max_new_tokens, run.sft_min_steps)
-    trainer = sft(model, AQADataset([noisy(r) for r in fit]), args, processor, callbacks=[stop] if held else None, desc="warm-up")
-    trainer.save_model(dest)
-    if state.is_main_process:
-        (dest/"warmup.json").write_text(json.dumps(dict(steps=trainer.state.global_step, checks=stop.checks)))
-        _made(dest, key)
-    return str(dest)
-
-# %% ../nbs/07_train.ipynb #b0bd640c
-def heldout(model, data:str, out:Path, run:RunArgs, family:str|None=None):
-    "Score `model` (a path or a `(model, processor)` pair) on `data`, greedily; the `Report`."
-    gen = GenSettings(max_new_tokens=run.eval_max_new_tokens)
-    return evaluate(model, data, out, audio_dir=run.audio_dir, gen=gen, batch_size=32, limit=run.eval_limit, quiet=True,
-                    on_mismatch="restart", family=family)
-
 # %% ../nbs/07_train.ipynb #5b6177f2
 def plot_run(
     log_history:list[dict],   # `trainer.state.log_history`
@@ -307,33 +189,13 @@ def plot_run(
     return Path(path)
 
 # %% ../nbs/07_train.ipynb #33464b42
-def _step(ckpt:str|Path)->tuple[int, int]:
-    "(global_step, max_steps) recorded in a checkpoint."
-    s = json.loads((Path(ckpt)/"trainer_state.json").read_text())
-    return s["global_step"], s["max_steps"]
-
-def _start(run:RunArgs, cfg:GRPOConfig, out:Path)->str|None:
-    "The checkpoint GRPO resumes from, or None for a fresh start (clearing an earlier run's checkpoints only with `overwrite`)."
-    last = get_last_checkpoint(str(out))
-    if run.resume:
-        if last is None: raise UsageError(f"--resume: no checkpoint-<step> folder in {out}; leave --resume out to start afresh")
-        return last
-    if last is None: return None
-    if not run.overwrite: raise UsageError(f"{out} holds an earlier run (up to {Path(last).name}): add --resume true to continue it, "
-                                           "--overwrite true to delete its checkpoints and start afresh, or choose another --output_dir")
-    state = PartialState()
-    if state.is_main_process:
-        old = [p for p in out.iterdir() if p.name.startswith("checkpoint-") or p.name in ("final", "summary.json", "training.png", "completions.jsonl")]
-        for p in old: shutil.rmtree(p) if p.is_dir() else p.unlink()
-        print(f"r1aqa_train: starting afresh in {out} (--overwrite): removed the earlier run's {Path(last).name} and what came with it")
-    state.wait_for_everyone()
-    return None
+_RUN_OUTPUTS = ("final", "summary.json", "training.png", "completions.jsonl")   # what a run leaves besides its checkpoints
 
 def train(run:RunArgs, cfg:GRPOConfig)->dict:
     "Prepare, validate, warm up, evaluate, GRPO, evaluate again, plot; returns the summary."
     state, t0 = PartialState(), time.time()
     out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
-    ckpt = _start(run, cfg, out)
+    ckpt = _start(out, run.resume, run.overwrite, "r1aqa_train", _RUN_OUTPUTS)
     done = ckpt is not None and _step(ckpt)[0] >= (cfg.max_steps if cfg.max_steps > 0 else _step(ckpt)[1])
     if done and (out/"summary.json").exists() and json.loads((out/"summary.json").read_text())["steps"] == _step(ckpt)[0]:
         s = json.loads((out/"summary.json").read_text())
@@ -372,74 +234,22 @@ def summary_text(s:dict)->str:
     return (f"r1aqa_train {s['preset']}: held-out accuracy {pct(s['before'])} before GRPO -> {pct(s['after'])} after "
             f"{s['steps']} GRPO steps{gain}; {s['seconds']:.0f} s; plot {s['plot']}")
 
-# %% ../nbs/07_train.ipynb #ade3445d
-_DS_COMMON = dict(train_micro_batch_size_per_gpu="auto", gradient_accumulation_steps="auto", gradient_clipping="auto",
-                  bf16=dict(enabled="auto"), fp16=dict(enabled="auto"), zero_allow_untested_optimizer=True)
-DEEPSPEED = {
-    "zero2": {**_DS_COMMON, "zero_optimization": dict(stage=2, overlap_comm=True, contiguous_gradients=True,
-                                                       reduce_bucket_size="auto", allgather_bucket_size=5e8)},
-    "zero3": {**_DS_COMMON, "zero_optimization": dict(stage=3, overlap_comm=True, contiguous_gradients=True,
-                                                       stage3_gather_16bit_weights_on_model_save=True,
-                                                       reduce_bucket_size="auto", stage3_prefetch_bucket_size="auto",
-                                                       stage3_param_persistence_threshold="auto")},
-}
-DEEPSPEED["zero3_offload"] = {**DEEPSPEED["zero3"], "zero_optimization": {**DEEPSPEED["zero3"]["zero_optimization"],
-    "offload_optimizer": dict(device="cpu", pin_memory=True), "offload_param": dict(device="cpu", pin_memory=True)}}
-
 # %% ../nbs/07_train.ipynb #d36af5c1
-_COMMON = ("output_dir", "learning_rate", "lr_scheduler_type", "warmup_steps", "max_steps", "num_train_epochs", "weight_decay",
-           "max_grad_norm", "per_device_train_batch_size", "gradient_accumulation_steps", "save_steps", "save_total_limit",
-           "logging_steps", "seed", "bf16", "report_to", "activation_checkpointing", "deepspeed", "disable_tqdm")
-
-def _brief(parser:argparse.ArgumentParser)->argparse.ArgumentParser:
-    "Hide every inherited option a GRPO run rarely sets from `parser`'s help; say how many and how to see them."
-    shown = {f.name for f in fields(RunArgs)} | set(GRPOConfig.__annotations__) | set(TRL_OPTIONS) | set(_COMMON) | {"help"}
-    hidden = [a for a in parser._actions if a.dest not in shown and a.help != argparse.SUPPRESS]
-    for a in hidden: a.help = argparse.SUPPRESS
-    parser.epilog = f"{len({a.dest for a in hidden})} more options of transformers' TrainingArguments and TRL's GRPOConfig: r1aqa_train --help-all"
-    return parser
-
 def _check_run(run:RunArgs):
     "What a run needs before any settings of the trainer matter."
     if run.rewards not in REWARD_SETS: raise UsageError(f"--rewards {run.rewards}: choose one of {', '.join(REWARD_SETS)}")
-    if not run.train_data: raise UsageError(f"--preset {run.preset} needs --train_data: an R1-AQA JSONL file (prepare_avqa makes one from AVQA)")
-    for opt, f in (("--train_data", run.train_data), ("--eval_data", run.eval_data)):
-        if f and f != "tones" and not Path(f).is_file(): raise UsageError(f"{opt} {f}: no such file")
-    if run.audio_dir and not Path(run.audio_dir).is_dir(): raise UsageError(f"--audio_dir {run.audio_dir}: no such folder")
-    if run.model != "tiny" and not Path(run.model).exists() and run.model.count("/") != 1:
-        raise UsageError(f"--model {run.model}: no such folder, and not a hub id (owner/name)")
-
-def _config(kw:dict)->GRPOConfig:
-    "`GRPOConfig(**kw)`, its refusals as one-line `UsageError`s."
-    if kw.get("bf16") and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
-        raise UsageError("--bf16: this preset trains in bf16 on a GPU, and this machine has no GPU that supports it; add --bf16 false to train in float32")
-    try: return GRPOConfig(**kw)
-    except ValueError as e: raise UsageError(str(e)) from None
+    _check_inputs(run)
 
 def parse_args(argv:list[str]|None=None)->tuple[RunArgs, GRPOConfig]:
     "`RunArgs` and `GRPOConfig` from a command line, on top of the chosen preset; a mistake is a `UsageError`."
     argv = sys.argv[1:] if argv is None else list(argv)
-    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)   # else --help would abbreviate --help-all
-    pre.add_argument("--preset", default="demo"); pre.add_argument("--deepspeed_preset", default=None); pre.add_argument("--help-all", action="store_true")
-    known = pre.parse_known_args(argv)[0]
-    if known.preset not in PRESETS: raise UsageError(f"unknown --preset {known.preset!r}; choose from {', '.join(PRESETS)}")
-    p = PRESETS[known.preset]
-    parser = HfArgumentParser((RunArgs, GRPOConfig), prog="r1aqa_train", usage="r1aqa_train [--preset NAME] [--option value ...]")
-    parser.set_defaults(**p["run"], **p["grpo"])
-    if known.help_all: parser.parse_args(["--help"])
-    if not known.help_all: _brief(parser)
-    if known.deepspeed_preset:
-        if known.deepspeed_preset not in DEEPSPEED: raise UsageError(f"unknown --deepspeed_preset {known.deepspeed_preset!r}; choose from {', '.join(DEEPSPEED)}")
-        ds = Path(p["grpo"]["output_dir"] if "--output_dir" not in argv else argv[argv.index("--output_dir") + 1])
-        ds.mkdir(parents=True, exist_ok=True)
-        (ds := ds/f"deepspeed_{known.deepspeed_preset}.json").write_text(json.dumps(DEEPSPEED[known.deepspeed_preset], indent=1))
-        argv += ["--deepspeed", str(ds)]
+    shown = {f.name for f in fields(RunArgs)} | set(GRPOConfig.__annotations__) | set(TRL_OPTIONS) | set(COMMON_OPTIONS)
+    parser, known = preset_parser("r1aqa_train", PRESETS, (RunArgs, GRPOConfig), argv, shown,
+                                  "transformers' TrainingArguments and TRL's GRPOConfig", extra=("--deepspeed_preset",))
+    argv = _deepspeed_argv(known.deepspeed_preset, argv, PRESETS[known.preset]["grpo"]["output_dir"])
     ns = vars(parser.parse_args(argv))
     run = RunArgs(**{f.name: ns[f.name] for f in fields(RunArgs)})
     _check_run(run)
-    return run, _config({f.name: ns[f.name] for f in fields(GRPOConfig) if f.init and f.name in ns})
+    return run, _config(GRPOConfig, {f.name: ns[f.name] for f in fields(GRPOConfig) if f.init and f.name in ns})
 
-def r1aqa_train(argv:list[str]|None=None):
-    "Train with GRPO: `r1aqa_train --preset r1aqa|qlora-1gpu|demo [--any_field value ...]`; no arguments runs the CPU demo."
-    def main(argv): train(*parse_args(argv))   # returns None: a console script's return value becomes its exit status
-    return run_command("r1aqa_train", main, argv)
+main = preset_command("r1aqa_train", parse_args, train)   # `r1aqa_train --preset r1aqa|qlora-1gpu|demo [--any_field value ...]`; no arguments runs the CPU demo
