@@ -4,8 +4,13 @@
 
 # %% ../nbs/00_audio.ipynb #37689a79
 from __future__ import annotations
-import functools, importlib.metadata, re
+import functools, importlib.metadata, logging, re
 from pathlib import Path
+
+# bitsandbytes (which transformers and peft import) tries to fetch an optional CPU kernel from the hub on CPUs with AVX-512 BF16
+# and logs a warning when it cannot; offline that is every run, and its built-in kernel is the one we want. This module is
+# the first every r1aqa module imports, so the logger is quieted here, before anything imports bitsandbytes.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 import numpy as np
 import soundfile as sf

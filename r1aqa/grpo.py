@@ -25,8 +25,8 @@ from .rewards import compute_rewards, reward_name, reward_metrics
 
 # %% auto #0
 __all__ = ['LOSS_TYPES', 'TRL_OPTIONS', 'logger', 'group_advantages', 'completion_mask', 'truncated', 'kl_k3', 'grpo_loss',
-           'sample_completions', 'completion_logps', 'ignored_options', 'GRPOConfig', 'MetricsBar', 'quiet_console',
-           'GRPOTrainer', 'Rollout', 'RepeatWindowSampler']
+           'sample_completions', 'completion_logps', 'ignored_options', 'PolicyOptions', 'GRPOConfig', 'MetricsBar',
+           'quiet_console', 'GRPOTrainer', 'Rollout', 'RepeatWindowSampler']
 
 # %% ../nbs/05_grpo.ipynb #b653291b
 def group_advantages(
@@ -168,8 +168,8 @@ def ignored_options(cfg)->str|None:
             f"(it would ignore {'it' if one else 'them'}); leave {'it at its default' if one else 'them at their defaults'}")
 
 @dataclass
-class GRPOConfig(trl.GRPOConfig):
-    "TRL's `GRPOConfig` with R1-AQA's defaults and the policy-loading options of `load_policy`."
+class PolicyOptions:
+    "How `load_policy` loads the model to train: the fields a training config adds to `TrainingArguments` (GRPO's and SFT's alike)."
     family:str|None = field(default=None, metadata={"help": "model family (r1aqa.models.FAMILIES); None: from the checkpoint's config.json"})
     mode:str = field(default="full", metadata={"help": "full, lora or qlora"})
     freeze_audio:bool = field(default=False, metadata={"help": "full mode: freeze the audio encoder"})
@@ -179,6 +179,17 @@ class GRPOConfig(trl.GRPOConfig):
     lora_dropout:float = field(default=0.05, metadata={"help": "LoRA dropout"})
     lora_target_modules:str|None = field(default=None, metadata={"help": "LoRA targets (None: the language model's linear layers)"})
     lora_audio:bool = field(default=False, metadata={"help": "also put LoRA adapters on the audio encoder"})
+
+    def policy_kwargs(self)->dict:
+        "The keyword arguments `load_policy` takes from this config."
+        return dict(freeze_audio=self.freeze_audio, freeze_projector=self.freeze_projector, lora_r=self.lora_r,
+                    lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                    lora_target_modules=self.lora_target_modules, lora_audio=self.lora_audio,
+                    gradient_checkpointing=bool(self.activation_checkpointing), family=self.family)
+
+@dataclass
+class GRPOConfig(PolicyOptions, trl.GRPOConfig):
+    "TRL's `GRPOConfig` with R1-AQA's defaults and the policy-loading options of `load_policy`."
     think:bool = field(default=False, metadata={"help": "ask for <think> </think> before <answer> </answer>"})
     # R1-AQA's values where TRL's defaults differ
     beta:float = field(default=0.04, metadata={"help": "KL coefficient"})
@@ -205,13 +216,6 @@ class GRPOConfig(trl.GRPOConfig):
         self.steps_per_generation = self.gradient_accumulation_steps
         self.generation_batch_size = self.per_device_train_batch_size * self.world_size * self.num_generations * self.gradient_accumulation_steps
         self.remove_unused_columns = False
-
-    def policy_kwargs(self)->dict:
-        "The keyword arguments `load_policy` takes from this config."
-        return dict(freeze_audio=self.freeze_audio, freeze_projector=self.freeze_projector, lora_r=self.lora_r,
-                    lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-                    lora_target_modules=self.lora_target_modules, lora_audio=self.lora_audio,
-                    gradient_checkpointing=bool(self.activation_checkpointing), family=self.family)
 
 # %% ../nbs/05_grpo.ipynb #ec1467a9
 logger = logging.getLogger("r1aqa")

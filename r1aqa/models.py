@@ -29,9 +29,6 @@ from transformers import (AutoConfig, AutoProcessor, GenerationConfig, Qwen2Audi
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 from .data import UsageError
 
-# bitsandbytes (imported by peft) tries to fetch an optional CPU kernel from the hub on CPUs with AVX-512 BF16 and logs a
-# warning when it cannot; offline that is every run, and its built-in kernel is the one we want. Only that logger is quieted.
-logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 class _TalkerIds(logging.Filter):
     "Drop transformers' warning that Qwen2.5-Omni's talker text ids lie outside the talker's codec vocabulary."

@@ -19,7 +19,7 @@ from .audio import load_audio, AudioError
 from .data import AQADataset, DataError, UsageError, _underscored, read_jsonl, run_command, tones_splits, write_jsonl
 from .models import audio_inputs, family_of, load_policy, tiny_model, unwrap
 from .eval import ENCODER_SECONDS, GenSettings, evaluate, merge_results, model_fingerprint, predict, read_predictions, score
-from .grpo import logger, quiet_console
+from .grpo import PolicyOptions, logger, quiet_console
 
 # %% auto #0
 __all__ = ['SFT_PRESETS', 'DEEPSPEED', 'COMMON_OPTIONS', 'main', 'SFTCollator', 'SFTTrainer', 'sft', 'validate_audio', 'prepare',
@@ -249,29 +249,14 @@ class SFTArgs:
     deepspeed_preset:str|None = field(default=None, metadata={"help": "zero2, zero3 or zero3_offload (configs shipped here)"})
 
 @dataclass
-class SFTConfig(TrainingArguments):
-    "`TrainingArguments` with the policy-loading options of `load_policy`."
-    family:str|None = field(default=None, metadata={"help": "model family (r1aqa.models.FAMILIES); None: from the checkpoint's config.json"})
-    mode:str = field(default="full", metadata={"help": "full, lora or qlora"})
-    freeze_audio:bool = field(default=False, metadata={"help": "full mode: freeze the audio encoder"})
-    freeze_projector:bool = field(default=False, metadata={"help": "full mode: freeze the audio projector"})
-    lora_r:int = field(default=8, metadata={"help": "LoRA rank"})
-    lora_alpha:int = field(default=16, metadata={"help": "LoRA alpha"})
-    lora_dropout:float = field(default=0.05, metadata={"help": "LoRA dropout"})
-    lora_target_modules:str|None = field(default=None, metadata={"help": "LoRA targets (None: the language model's linear layers)"})
-    lora_audio:bool = field(default=False, metadata={"help": "also put LoRA adapters on the audio encoder"})
+class SFTConfig(PolicyOptions, TrainingArguments):
+    "`TrainingArguments` with the policy-loading options of `load_policy` (GRPO's `PolicyOptions`)."
 
     def __post_init__(self):
         if self.mode not in ("full", "lora", "qlora"): raise ValueError(f"--mode {self.mode}: choose full, lora or qlora")
         if not torch.cuda.is_available(): self.dataloader_pin_memory = False   # pinning needs an accelerator (torch warns)
         super().__post_init__()
         self.remove_unused_columns = False
-
-    def policy_kwargs(self)->dict:
-        "The keyword arguments `load_policy` takes from this config."
-        return dict(freeze_audio=self.freeze_audio, freeze_projector=self.freeze_projector, lora_r=self.lora_r,
-                    lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout, lora_target_modules=self.lora_target_modules,
-                    lora_audio=self.lora_audio, gradient_checkpointing=bool(self.activation_checkpointing), family=self.family)
 
 # %% ../nbs/06_sft.ipynb #bb0451a1
 SFT_PRESETS = {
@@ -450,7 +435,7 @@ def _deepspeed_argv(preset:str|None, argv:list[str], output_dir:str)->list[str]:
 def parse_sft_args(argv:list[str]|None=None)->tuple[SFTArgs, SFTConfig]:
     "`SFTArgs` and `SFTConfig` from a command line, on top of the chosen preset; a mistake is a `UsageError`."
     argv = sys.argv[1:] if argv is None else list(argv)
-    shown = {f.name for f in fields(SFTArgs)} | set(SFTConfig.__annotations__) | set(COMMON_OPTIONS)
+    shown = {f.name for f in fields(SFTArgs)} | set(SFTConfig.__annotations__) | set(PolicyOptions.__annotations__) | set(COMMON_OPTIONS)
     parser, known = preset_parser("r1aqa_sft", SFT_PRESETS, (SFTArgs, SFTConfig), argv, shown, "transformers' TrainingArguments",
                                   extra=("--deepspeed_preset",))
     argv = _deepspeed_argv(known.deepspeed_preset, argv, SFT_PRESETS[known.preset]["sft"]["output_dir"])

@@ -16,7 +16,7 @@ from transformers import TrainerState
 from .data import AQADataset, UsageError
 from .models import _bnb_config, get_family
 from .rewards import REWARD_SETS
-from .grpo import GRPOConfig, GRPOTrainer, TRL_OPTIONS, logger
+from .grpo import GRPOConfig, GRPOTrainer, PolicyOptions, TRL_OPTIONS, logger
 from .sft import (COMMON_OPTIONS, heldout, prepare, preset_command, preset_parser, validate_audio, warm_up,
                        _check_inputs, _config, _deepspeed_argv, _start, _step)
 
@@ -243,7 +243,7 @@ def _check_run(run:RunArgs):
 def parse_args(argv:list[str]|None=None)->tuple[RunArgs, GRPOConfig]:
     "`RunArgs` and `GRPOConfig` from a command line, on top of the chosen preset; a mistake is a `UsageError`."
     argv = sys.argv[1:] if argv is None else list(argv)
-    shown = {f.name for f in fields(RunArgs)} | set(GRPOConfig.__annotations__) | set(TRL_OPTIONS) | set(COMMON_OPTIONS)
+    shown = {f.name for f in fields(RunArgs)} | set(GRPOConfig.__annotations__) | set(PolicyOptions.__annotations__) | set(TRL_OPTIONS) | set(COMMON_OPTIONS)
     parser, known = preset_parser("r1aqa_train", PRESETS, (RunArgs, GRPOConfig), argv, shown,
                                   "transformers' TrainingArguments and TRL's GRPOConfig", extra=("--deepspeed_preset",))
     argv = _deepspeed_argv(known.deepspeed_preset, argv, PRESETS[known.preset]["grpo"]["output_dir"])
