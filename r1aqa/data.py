@@ -329,10 +329,12 @@ def _underscored(argv:list[str])->list[str]:
 
 def cli_main(
     name:str,   # the command's name
-    func,       # a `call_parse` function
+    func,       # a `call_parse` function; or, with `parse`, what runs the parsed settings
+    parse=None, # `parse(argv)` -> the settings, a tuple: then the command runs `func(*parse(argv))`
 ):              # the console entry point: `main(argv=None)`
     "A console entry point for `func`: options with dashes or underscores, and `run_command`'s one-line errors."
     def parse_and_run(argv):
+        if parse is not None: func(*parse(_underscored(argv))); return   # None: a console script's return value is its exit status
         args = vars(anno_parser(func.__wrapped__, name).parse_args(_underscored(argv)))
         for k in ('pdb', 'xtra'): args.pop(k, None)   # fastcore's own debugging options
         return func(**args)

@@ -16,7 +16,7 @@ from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArg
 from transformers.trainer_utils import get_last_checkpoint
 
 from .audio import load_audio, AudioError
-from .data import AQADataset, DataError, UsageError, _underscored, read_jsonl, run_command, tones_splits, write_jsonl
+from .data import AQADataset, DataError, UsageError, cli_main, read_jsonl, tones_splits, write_jsonl
 from .models import audio_inputs, family_of, load_policy, tiny_model, unwrap
 from .eval import ENCODER_SECONDS, GenSettings, evaluate, merge_results, model_fingerprint, predict, read_predictions, score
 from .grpo import PolicyOptions, logger, quiet_console
@@ -24,7 +24,7 @@ from .grpo import PolicyOptions, logger, quiet_console
 # %% auto #0
 __all__ = ['SFT_PRESETS', 'DEEPSPEED', 'COMMON_OPTIONS', 'main', 'SFTCollator', 'SFTTrainer', 'sft', 'validate_audio', 'prepare',
            'heldout', 'greedy_accuracy', 'StopAtAccuracy', 'WarmUp', 'warm_up', 'SFTArgs', 'SFTConfig',
-           'sft_summary_text', 'run_sft', 'preset_parser', 'preset_command', 'parse_sft_args']
+           'sft_summary_text', 'run_sft', 'preset_parser', 'parse_sft_args']
 
 # %% ../nbs/06_sft.ipynb #72bd31dc
 class SFTCollator:
@@ -395,17 +395,6 @@ def preset_parser(
     parser.epilog = f"{len({a.dest for a in hidden})} more options of {more}: {name} --help-all"
     return parser, known
 
-def preset_command(
-    name:str,   # the command's name
-    parse,      # `parse(argv)` -> the settings
-    run,        # `run(*settings)` does the work
-):              # the console entry point: `main(argv=None)`
-    "A console entry point that runs `run(*parse(argv))`: options with dashes or underscores, and `run_command`'s one-line errors."
-    def parse_and_run(argv): run(*parse(_underscored(argv)))   # None: a console script's return value becomes its exit status
-    def main(argv:list[str]|None=None): return run_command(name, parse_and_run, argv)
-    main.__doc__ = f"Console entry point of `{name}`."
-    return main
-
 # %% ../nbs/06_sft.ipynb #770b44ed
 def _check_inputs(run):
     "The files and the model a run names exist (or, for the model, look like a hub id)."
@@ -444,4 +433,4 @@ def parse_sft_args(argv:list[str]|None=None)->tuple[SFTArgs, SFTConfig]:
     _check_inputs(args)
     return args, _config(SFTConfig, {f.name: ns[f.name] for f in fields(SFTConfig) if f.init and f.name in ns})
 
-main = preset_command("r1aqa_sft", parse_sft_args, run_sft)
+main = cli_main("r1aqa_sft", run_sft, parse=parse_sft_args)

@@ -13,11 +13,11 @@ import torch
 from accelerate import PartialState
 from transformers import TrainerState
 
-from .data import AQADataset, UsageError
+from .data import AQADataset, UsageError, cli_main
 from .models import _bnb_config, get_family
 from .rewards import REWARD_SETS
 from .grpo import GRPOConfig, GRPOTrainer, PolicyOptions, TRL_OPTIONS, logger
-from .sft import (COMMON_OPTIONS, heldout, prepare, preset_command, preset_parser, validate_audio, warm_up,
+from .sft import (COMMON_OPTIONS, heldout, prepare, preset_parser, validate_audio, warm_up,
                        _check_inputs, _config, _deepspeed_argv, _start, _step)
 
 # %% auto #0
@@ -252,4 +252,4 @@ def parse_args(argv:list[str]|None=None)->tuple[RunArgs, GRPOConfig]:
     _check_run(run)
     return run, _config(GRPOConfig, {f.name: ns[f.name] for f in fields(GRPOConfig) if f.init and f.name in ns})
 
-main = preset_command("r1aqa_train", parse_args, train)   # `r1aqa_train --preset r1aqa|qlora-1gpu|demo [--any_field value ...]`; no arguments runs the CPU demo
+main = cli_main("r1aqa_train", train, parse=parse_args)   # `r1aqa_train --preset r1aqa|qlora-1gpu|demo [--any_field value ...]`; no arguments runs the CPU demo
