@@ -17,7 +17,7 @@ from .data import AQADataset, UsageError, cli_main
 from .models import _bnb_config, get_family
 from .rewards import REWARD_SETS
 from .grpo import GRPOConfig, GRPOTrainer, PolicyOptions, TRL_OPTIONS, logger
-from .sft import (COMMON_OPTIONS, heldout, prepare, preset_parser, validate_audio, warm_up,
+from .sft import (COMMON_OPTIONS, SFTArgs, heldout, prepare, preset_parser, validate_audio, warm_up,
                        _check_inputs, _config, _deepspeed_argv, _start, _step)
 
 # %% auto #0
@@ -26,17 +26,10 @@ __all__ = ['PRESETS', 'PUBLISHED', 'PROMPT_TOKENS', 'main', 'RunArgs', 'meta_mod
 
 # %% ../nbs/07_train.ipynb #8b159ddd
 @dataclass
-class RunArgs:
-    "What a run trains on and around: model, data, rewards, warm-up, evaluation."
+class RunArgs(SFTArgs):
+    "What a GRPO run trains on and around: `r1aqa_sft`'s `SFTArgs` (model, data, evaluation, resuming), the rewards and the warm-up."
     preset:str = field(default="demo", metadata={"help": "a key of PRESETS: r1aqa, qlora-1gpu, omni-7b, omni-qlora-24gb, omni3-qlora or demo"})
-    model:str = field(default="tiny", metadata={"help": "checkpoint dir or hub id; 'tiny' builds the offline tiny Qwen2-Audio"})
-    train_data:str = field(default="tones", metadata={"help": "R1-AQA JSONL; 'tones' makes the synthetic task"})
-    eval_data:str|None = field(default=None, metadata={"help": "held-out file (JSONL or MMAU JSON) scored before and after"})
-    audio_dir:str|None = field(default=None, metadata={"help": "folder holding the clips, looked up by file name"})
     rewards:str = field(default="paper", metadata={"help": "reward set: paper, strict or think"})
-    tones_task:str = field(default="pitch", metadata={"help": "tones: pitch, higher or count"})
-    tones_train:int = field(default=512, metadata={"help": "tones: training items"})
-    tones_test:int = field(default=64, metadata={"help": "tones: held-out items"})
     sft_steps:int = field(default=0, metadata={"help": "supervised warm-up steps before GRPO (0: none)"})
     sft_lr:float = field(default=1e-3, metadata={"help": "warm-up learning rate"})
     sft_batch_size:int = field(default=16, metadata={"help": "warm-up batch size"})
@@ -45,12 +38,6 @@ class RunArgs:
     sft_val_items:int = field(default=32, metadata={"help": "training items held back from the warm-up to check sft_target"})
     sft_check_every:int = field(default=10, metadata={"help": "warm-up steps between sft_target checks"})
     sft_min_steps:int = field(default=0, metadata={"help": "warm-up steps before the first sft_target check"})
-    eval_max_new_tokens:int = field(default=256, metadata={"help": "new tokens per held-out answer"})
-    eval_limit:int|None = field(default=None, metadata={"help": "score only the first N held-out items"})
-    validate:bool = field(default=True, metadata={"help": "decode every training clip before training"})
-    resume:bool = field(default=False, metadata={"help": "continue from the last checkpoint in output_dir"})
-    overwrite:bool = field(default=False, metadata={"help": "a fresh run into an output_dir holding checkpoints deletes them (otherwise it refuses)"})
-    deepspeed_preset:str|None = field(default=None, metadata={"help": "zero2, zero3 or zero3_offload (configs shipped here)"})
 
 # %% ../nbs/07_train.ipynb #cba7b81d
 PRESETS = {
