@@ -23,7 +23,7 @@ from .grpo import PolicyOptions, logger, quiet_console
 
 # %% auto #0
 __all__ = ['SFT_PRESETS', 'DEEPSPEED', 'COMMON_OPTIONS', 'main', 'SFTCollator', 'SFTTrainer', 'sft', 'validate_audio', 'prepare',
-           'heldout', 'greedy_accuracy', 'StopAtAccuracy', 'WarmUp', 'warm_up', 'SFTArgs', 'SFTConfig',
+           'heldout', 'greedy_accuracy', 'StopAtAccuracy', 'WarmUp', 'warm_up', 'SFTArgs', 'SFTConfig', 'summary_line',
            'sft_summary_text', 'run_sft', 'preset_parser', 'parse_sft_args']
 
 # %% ../nbs/06_sft.ipynb #72bd31dc
@@ -313,12 +313,14 @@ def _finished(out:Path, ckpt:str|None, max_steps:int)->dict|None:
     return s if step >= (max_steps if max_steps > 0 else planned) and s["steps"] == step else None
 
 # %% ../nbs/06_sft.ipynb #211f7764
-def sft_summary_text(s:dict)->str:
-    "One line for the end of an SFT run."
+def summary_line(command:str, method:str, s:dict, where:str)->str:
+    "One line for the end of a training run: held-out accuracy before and after `method`, steps, seconds, and `where` to look."
     pct = lambda a: "n/a" if a is None else f"{a:.2f}%"
     gain = "" if None in (s["before"], s["after"]) else f" ({s['after'] - s['before']:+.2f} points)"
-    return (f"r1aqa_sft {s['preset']}: held-out accuracy {pct(s['before'])} before SFT -> {pct(s['after'])} after "
-            f"{s['steps']} SFT steps{gain}; {s['seconds']:.0f} s; model {s['final']}")
+    return (f"{command} {s['preset']}: held-out accuracy {pct(s['before'])} before {method} -> {pct(s['after'])} after "
+            f"{s['steps']} {method} steps{gain}; {s['seconds']:.0f} s; {where}")
+
+def sft_summary_text(s:dict)->str: return summary_line("r1aqa_sft", "SFT", s, f"model {s['final']}")
 
 def run_sft(args:SFTArgs, cfg:SFTConfig)->dict:
     "Prepare, validate, evaluate, fine-tune (resuming), evaluate again; returns the summary."

@@ -17,7 +17,7 @@ from .data import AQADataset, UsageError, cli_main
 from .models import _bnb_config, get_family
 from .rewards import REWARD_SETS
 from .grpo import GRPOConfig, GRPOTrainer, PolicyOptions, TRL_OPTIONS, logger
-from .sft import (COMMON_OPTIONS, SFTArgs, heldout, prepare, preset_parser, validate_audio, warm_up,
+from .sft import (COMMON_OPTIONS, SFTArgs, heldout, prepare, preset_parser, summary_line, validate_audio, warm_up,
                        _check_inputs, _config, _deepspeed_argv, _start, _step)
 
 # %% auto #0
@@ -40,37 +40,22 @@ class RunArgs(SFTArgs):
     sft_min_steps:int = field(default=0, metadata={"help": "warm-up steps before the first sft_target check"})
 
 # %% ../nbs/07_train.ipynb #cba7b81d
+_RECIPE = dict(num_generations=8, temperature=1.0, max_completion_length=256, beta=0.04, learning_rate=1e-6, lr_scheduler_type="linear",
+               warmup_steps=0, loss_type="grpo", bf16=True, max_steps=1000, save_steps=100, per_device_train_batch_size=1,
+               gradient_accumulation_steps=2, logging_steps=1)   # R1-AQA's GRPO recipe, shared by every GPU preset
+_QLORA = dict(mode="qlora", learning_rate=1e-5, activation_checkpointing=True)   # adapters from zero: ten times the rate
+
+def _gpu(model:str, name:str, **grpo)->dict:
+    "A GPU preset: R1-AQA's recipe on `model`, with `grpo` changed; it needs --train_data."
+    return dict(run=dict(model=model, train_data="", rewards="paper", validate=True),
+                grpo={**_RECIPE, "output_dir": f"runs/{name}", "mode": "full", **grpo})
+
 PRESETS = {
-    "r1aqa": dict(
-        run=dict(model="Qwen/Qwen2-Audio-7B-Instruct", train_data="", rewards="paper", validate=True),
-        grpo=dict(output_dir="runs/r1aqa", mode="full", num_generations=8, temperature=1.0, max_completion_length=256,
-                  beta=0.04, learning_rate=1e-6, lr_scheduler_type="linear", warmup_steps=0, loss_type="grpo", bf16=True,
-                  max_steps=1000, save_steps=100, per_device_train_batch_size=1, gradient_accumulation_steps=2,
-                  logging_steps=1)),
-    "qlora-1gpu": dict(
-        run=dict(model="Qwen/Qwen2-Audio-7B-Instruct", train_data="", rewards="paper", validate=True),
-        grpo=dict(output_dir="runs/qlora-1gpu", mode="qlora", num_generations=8, temperature=1.0, max_completion_length=256,
-                  beta=0.04, learning_rate=1e-5, lr_scheduler_type="linear", warmup_steps=0, loss_type="grpo", bf16=True,
-                  max_steps=1000, save_steps=100, per_device_train_batch_size=1, gradient_accumulation_steps=2,
-                  activation_checkpointing=True, logging_steps=1)),
-    "omni-7b": dict(
-        run=dict(model="Qwen/Qwen2.5-Omni-7B", train_data="", rewards="paper", validate=True),
-        grpo=dict(output_dir="runs/omni-7b", family="qwen2_5_omni", mode="full", num_generations=8, temperature=1.0,
-                  max_completion_length=256, beta=0.04, learning_rate=1e-6, lr_scheduler_type="linear", warmup_steps=0,
-                  loss_type="grpo", bf16=True, max_steps=1000, save_steps=100, per_device_train_batch_size=1,
-                  gradient_accumulation_steps=2, activation_checkpointing=True, logging_steps=1)),
-    "omni-qlora-24gb": dict(
-        run=dict(model="Qwen/Qwen2.5-Omni-7B", train_data="", rewards="paper", validate=True),
-        grpo=dict(output_dir="runs/omni-qlora-24gb", family="qwen2_5_omni", mode="qlora", num_generations=8, temperature=1.0,
-                  max_completion_length=256, beta=0.04, learning_rate=1e-5, lr_scheduler_type="linear", warmup_steps=0,
-                  loss_type="grpo", bf16=True, max_steps=1000, save_steps=100, per_device_train_batch_size=1,
-                  gradient_accumulation_steps=2, activation_checkpointing=True, logging_steps=1)),
-    "omni3-qlora": dict(
-        run=dict(model="Qwen/Qwen3-Omni-30B-A3B-Instruct", train_data="", rewards="paper", validate=True),
-        grpo=dict(output_dir="runs/omni3-qlora", family="qwen3_omni", mode="qlora", num_generations=8, temperature=1.0,
-                  max_completion_length=256, beta=0.04, learning_rate=1e-5, lr_scheduler_type="linear", warmup_steps=0,
-                  loss_type="grpo", bf16=True, max_steps=1000, save_steps=100, per_device_train_batch_size=1,
-                  gradient_accumulation_steps=2, activation_checkpointing=True, logging_steps=1)),
+    "r1aqa": _gpu("Qwen/Qwen2-Audio-7B-Instruct", "r1aqa"),
+    "qlora-1gpu": _gpu("Qwen/Qwen2-Audio-7B-Instruct", "qlora-1gpu", **_QLORA),
+    "omni-7b": _gpu("Qwen/Qwen2.5-Omni-7B", "omni-7b", family="qwen2_5_omni", activation_checkpointing=True),
+    "omni-qlora-24gb": _gpu("Qwen/Qwen2.5-Omni-7B", "omni-qlora-24gb", family="qwen2_5_omni", **_QLORA),
+    "omni3-qlora": _gpu("Qwen/Qwen3-Omni-30B-A3B-Instruct", "omni3-qlora", family="qwen3_omni", **_QLORA),
     "demo": dict(
         run=dict(model="tiny", train_data="tones", tones_task="pitch", tones_train=512, tones_test=64, rewards="paper",
                  sft_steps=150, sft_lr=1e-3, sft_label_noise=0.3, sft_target=0.4, sft_val_items=32, sft_min_steps=60,
@@ -214,12 +199,7 @@ def _train(run, cfg, out, ckpt, done, state, t0)->dict:
         print(summary_text(summary))
     return summary
 
-def summary_text(s:dict)->str:
-    "One line for the end of a run."
-    pct = lambda a: "n/a" if a is None else f"{a:.2f}%"
-    gain = "" if None in (s["before"], s["after"]) else f" ({s['after'] - s['before']:+.2f} points)"
-    return (f"r1aqa_train {s['preset']}: held-out accuracy {pct(s['before'])} before GRPO -> {pct(s['after'])} after "
-            f"{s['steps']} GRPO steps{gain}; {s['seconds']:.0f} s; plot {s['plot']}")
+def summary_text(s:dict)->str: return summary_line("r1aqa_train", "GRPO", s, f"plot {s['plot']}")
 
 # %% ../nbs/07_train.ipynb #d36af5c1
 def _check_run(run:RunArgs):
