@@ -15,8 +15,9 @@ from .data import DataError, read_jsonl, read_mmar, read_mmau, read_mmsu, read_r
 # %% auto #0
 __all__ = ['BENCHMARKS', 'ENCODER_SECONDS', 'main', 'mmau_match', 'Benchmark', 'register', 'choice_of', 'option_rule',
            'mmsu_letter', 'mmsu_official', 'detect_format', 'sha256', 'Report', 'score', 'plot_report', 'plot_sweep',
-           'GenSettings', 'generate_batch', 'read_predictions', 'predict', 'summary_line', 'merge_results',
-           'model_fingerprint', 'evaluate', 'checkpoints', 'sweep_table', 'sweep_checkpoints', 'r1aqa_eval']
+           'GenSettings', 'generate_batch', 'read_predictions', 'vllm_fields', 'predict', 'summary_line',
+           'merge_results', 'model_fingerprint', 'evaluate', 'checkpoints', 'sweep_table', 'sweep_checkpoints',
+           'r1aqa_eval']
 
 # %% ../nbs/04_eval.ipynb #4e6db1a2
 def _tokens(text)->set[str]:
@@ -355,17 +356,20 @@ def plot_sweep(
     return fig
 
 # %% ../nbs/04_eval.ipynb #c1482f2b
-import copy, os
+import copy, os, zlib
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatch
 import torch
 from huggingface_hub import snapshot_download
+from transformers import AutoProcessor, GenerationConfig
 from tqdm.auto import tqdm
 from fastcore.script import call_parse, store_true
 from .audio import AudioError, audio_duration
 from .data import AQADataset, UsageError, build_prompt, cli_main
 from .models import audio_inputs, audio_token_ids, embed_inputs, family_of, load_for_inference, padding_side
 from .rewards import extract_answer
+from .serve import VLLMClient, VLLMServer, openai_messages, vllm_checkpoint, VLLM_VERSION
 
 # %% ../nbs/04_eval.ipynb #7fda9403
 @dataclass
@@ -474,10 +478,10 @@ def _load_items(ds:AQADataset, idxs:list[int])->tuple[list[dict], list[dict]]:
         except AudioError as e: failed.append(dict(id=ds.records[i].id, status='failed', error=f'{type(e).__name__}: {e}'))
     return items, failed
 
-def _prepare(ds:AQADataset, processor, idxs:list[int], trim:bool=True):
-    "Everything a batch needs before the model: items, failed rows, model inputs (run on the prefetch thread)."
+def _prepare(ds:AQADataset, processor, idxs:list[int], trim:bool=True, hf:bool=True):
+    "Everything a batch needs before the model: items, failed rows, model inputs for HF (run on the prefetch thread)."
     items, failed = _load_items(ds, idxs)
-    return items, failed, (_inputs(processor, items, ds.sr, trim) if items else None)
+    return items, failed, (_inputs(processor, items, ds.sr, trim) if items and hf else None)
 
 # %% ../nbs/04_eval.ipynb #e94ba977
 def _as_loaded(model, dtype, device, family=None):
@@ -493,6 +497,29 @@ def _todo(records:list, pred_path:Path, retry_failed:bool)->tuple[list[int], dic
     return todo, dict(items=len(records), done_before=len(records) - len(todo), new=0, failed=failed, seconds=0.0,
                       items_per_s=None, long_clips=0, longest_s=None, cut_s=0.0)
 
+# %% ../nbs/04_eval.ipynb #1fd1414b
+def _eos(gcfg)->list[int]:
+    e = gcfg.eos_token_id
+    return list(e) if isinstance(e, (list, tuple)) else [e]
+
+def vllm_fields(
+    gen:GenSettings,      # decoding settings
+    suppress:list[int],   # token ids never to generate (the family's audio placeholders)
+    eos:list[int],        # the checkpoint's stop tokens
+)->dict:                  # vLLM chat-request fields
+    "`gen` as a vLLM request: greedy is temperature 0; suppressed tokens get a logit bias of -100 (vLLM's floor)."
+    if gen.num_beams > 1: raise UsageError(f"--num_beams {gen.num_beams}: beam search is the HF backend's (--backend hf); vLLM's backend decodes greedily or samples")
+    kw = dict(max_tokens=gen.max_new_tokens, temperature=gen.temperature if gen.do_sample else 0.0, repetition_penalty=gen.repetition_penalty,
+              stop_token_ids=list(eos), logit_bias={str(t): -100 for t in suppress})
+    if gen.do_sample: kw |= dict(top_p=gen.top_p, top_k=gen.top_k or 0)
+    return kw
+
+def _vllm_answers(client:VLLMClient, tok, items:list[dict], gen:GenSettings, suppress, eos, pad, sr)->list[tuple[str,int]]:
+    "(text, new tokens) for each item, from the vLLM server: the HF path's `_decode` applied to vLLM's token ids."
+    seeds = [zlib.crc32(f"{gen.seed}:{it['id']}".encode()) for it in items] if gen.do_sample else None
+    outs = client.generate([openai_messages(it['prompt'], it['audio'], sr) for it in items], 1, seeds, **vllm_fields(gen, suppress, eos))
+    return [(tok.decode(o[0].ids, skip_special_tokens=True), sum(t != pad for t in o[0].ids)) for o in outs]
+
 # %% ../nbs/04_eval.ipynb #101c4866
 def predict(
     records:list,              # `AQARecord`s to answer
@@ -506,28 +533,34 @@ def predict(
     dtype=None, device=None,   # for loading `model`
     quiet:bool=False,          # no progress bar (the summary line is always printed)
     family:str|None=None,      # the model family when loading `model`; None: from its config
+    backend:str='hf',          # 'hf': transformers `generate` in this process; 'vllm': a vLLM server (`vllm`)
+    vllm:VLLMClient|None=None, # backend 'vllm': the server's client (`evaluate` starts a server or connects to one)
 )->dict:                       # counts, throughput, and the clips longer than the encoder hears
     "Answer every record not yet in `pred_path`, batch by batch, appending as it goes."
     gen, pred_path = gen or GenSettings(), Path(pred_path)
     pred_path.parent.mkdir(parents=True, exist_ok=True)
     todo, stats = _todo(records, pred_path, retry_failed)
     if not todo: print(summary_line(stats)); return stats
-    model, processor = _as_loaded(model, dtype, device, family)
-    fam, ds, t0 = family_of(model), AQADataset(records, think=think), time.perf_counter()
+    hf = backend == 'hf'
+    if hf: model, processor = _as_loaded(model, dtype, device, family); gcfg, fam = model.generation_config, family_of(model)
+    else: processor, gcfg, fam = AutoProcessor.from_pretrained(model), GenerationConfig.from_pretrained(model), family_of(model)
+    ds, t0 = AQADataset(records, think=think), time.perf_counter()
     secs = [_seconds(records[i].audio_path) for i in todo]
     stats |= _long_clips(secs)
     order = [todo[j] for j in _order([records[i] for i in todo], processor.tokenizer, think, secs)]
     batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
-    suppress, pad, tok = audio_token_ids(processor, fam.audio_tokens), model.generation_config.pad_token_id, copy.deepcopy(processor.tokenizer)
-    stats['checkpoint_generation_config'] = model.generation_config.to_diff_dict()  # what our explicit settings override
+    suppress, pad, tok = audio_token_ids(processor, fam.audio_tokens), gcfg.pad_token_id, copy.deepcopy(processor.tokenizer)
+    stats['checkpoint_generation_config'] = gcfg.to_diff_dict()  # what our explicit settings override
+    answer = ((lambda items, inputs: _decode(tok, _generate(model, inputs, gen, suppress), pad)) if hf else
+              (lambda items, inputs: _vllm_answers(vllm, tok, items, gen, suppress, _eos(gcfg), pad, ds.sr)))
     torch.manual_seed(gen.seed)
     with tqdm(total=len(order), desc='r1aqa_eval', unit='item', disable=quiet) as bar, ThreadPoolExecutor(1) as pool:
-        nxt = pool.submit(_prepare, ds, processor, batches[0], fam.trims)
+        nxt = pool.submit(_prepare, ds, processor, batches[0], fam.trims, hf)
         for b in range(len(batches)):
             items, rows, inputs = nxt.result()
-            if b + 1 < len(batches): nxt = pool.submit(_prepare, ds, processor, batches[b + 1], fam.trims)
+            if b + 1 < len(batches): nxt = pool.submit(_prepare, ds, processor, batches[b + 1], fam.trims, hf)
             if items: rows += [dict(id=it['id'], status='ok', output=t, prediction=extract_answer(t), new_tokens=n)
-                               for it, (t, n) in zip(items, _decode(tok, _generate(model, inputs, gen, suppress), pad))]
+                               for it, (t, n) in zip(items, answer(items, inputs))]
             _append(pred_path, rows)
             stats['new'] += len(rows); stats['failed'] += sum(r['status'] == 'failed' for r in rows)
             bar.update(len(rows))
@@ -636,15 +669,16 @@ def model_fingerprint(
     return hashlib.sha256(f"{fp} {base_fp}".encode()).hexdigest()
 
 # %% ../nbs/04_eval.ipynb #b4e2dce7
-_SAME = ('model_fingerprint', 'data_sha256', 'audio_dir', 'generation', 'think')  # the resume key: what determines the outputs
+_SAME = ('model_fingerprint', 'data_sha256', 'audio_dir', 'generation', 'think', 'backend')  # the resume key: what determines the outputs
 
-def _settings(model, data, kind, gen, think, batch_size, audio_dir, limit, skip=())->dict:
+def _settings(model, data, kind, gen, think, batch_size, audio_dir, limit, skip=(), backend='hf')->dict:
     "Everything that describes a run, for run.json and the report."
     if isinstance(model, (tuple, list)): name = getattr(model[0], 'name_or_path', 'in-memory model')
     else: name = str(Path(model).resolve()) if Path(model).exists() else str(model)
     return dict(model=name, model_fingerprint=model_fingerprint(model, skip), data=str(Path(data).resolve()), data_sha256=sha256(data),
                 format=kind, audio_dir=str(Path(audio_dir).resolve()) if audio_dir else None, generation=dict(vars(gen)),
-                think=think, batch_size=batch_size, limit=limit, torch=torch.__version__, transformers=__import__('transformers').__version__)
+                think=think, batch_size=batch_size, limit=limit, backend=backend, torch=torch.__version__, transformers=__import__('transformers').__version__,
+                **(dict(vllm=VLLM_VERSION) if backend == 'vllm' else {}))
 
 # %% ../nbs/04_eval.ipynb #a769216a
 def _short(k:str, v): return v[:12] if k in ('model_fingerprint', 'data_sha256') and isinstance(v, str) and len(v) == 64 else v
@@ -653,7 +687,7 @@ def _differences(old:dict, now:dict)->list[str]:
     "'field: before -> now' for each field of the resume key that differs; a decoding setting by its own name."
     out = []
     for k in _SAME:
-        a, b = old.get(k, '(not recorded)'), now[k]
+        a, b = (d.get(k, 'hf' if k == 'backend' else '(not recorded)') for d in (old, now))   # runs from before the vLLM backend were HF's
         if a == b: continue
         if isinstance(a, dict) and isinstance(b, dict): out += [f"{k}.{s}: {a.get(s)} -> {b.get(s)}" for s in {**a, **b} if a.get(s) != b.get(s)]
         else: out.append(f"{k}: {_short(k, a)} -> {_short(k, b)}")
@@ -696,6 +730,22 @@ def _all_failed(records:list, preds:dict, data, audio_dir)->str|None:
     where = f"check --audio-dir ({Path(audio_dir).resolve()} given)" if audio_dir else f"check the audio paths in {data}, or give --audio-dir"
     return f"all {len(records)} items failed: their audio could not be read (first: {errs[0]}); {where}"
 
+# %% ../nbs/04_eval.ipynb #c1f944a1
+@contextmanager
+def _backend(backend:str, model, url:str|None, python:str|None):
+    "(what `predict` loads, the vLLM client or None): for vLLM a checkpoint it reads, and a server, started here when no `url` is given."
+    if backend == 'hf': yield model, None; return
+    ck = vllm_checkpoint(model)   # an adapter is merged into its base, once
+    if url:
+        client = VLLMClient(url)
+        served = client.model
+        if Path(served).exists() and Path(served).resolve() != ck.resolve():
+            raise UsageError(f"--vllm_url {url} serves {served}, not {ck}; start a server for this model (r1aqa_vllm --model {ck})")
+        yield ck, client; return
+    with VLLMServer(ck, python) as server:
+        print(f"r1aqa_eval: vLLM server for {ck} healthy after {server.startup_seconds:.0f} s at {server.url} (log {server.log})")
+        yield ck, VLLMClient.of(server)
+
 # %% ../nbs/04_eval.ipynb #c437b0d8
 def evaluate(
     model,                     # checkpoint or adapter folder, hub id in the local cache, or a loaded `(model, processor)` pair
@@ -714,17 +764,25 @@ def evaluate(
     quiet:bool=False,          # no progress bar
     family:str|None=None,      # the model family when loading `model`; None: from its config
     benchmark:str|None=None,   # a `BENCHMARKS` name; None: detected from `data`
+    backend:str='hf',          # 'hf' (transformers in this process) or 'vllm' (a vLLM server)
+    vllm_url:str|None=None,    # backend 'vllm': a running server for this model (r1aqa_vllm); None: start one, stop it after
+    vllm_python:str|None=None, # backend 'vllm' without `vllm_url`: the vLLM environment's python (None: $R1AQA_VLLM_PYTHON)
 )->Report:
     "Predict (resuming), write results in the benchmark's format, score them and plot; a `UsageError` if every item failed."
     if on_mismatch not in ('refuse', 'restart'): raise ValueError(f"on_mismatch={on_mismatch!r}: must be 'refuse' or 'restart'")
     out, gen = Path(out), gen or GenSettings()
     src = model if isinstance(model, (tuple, list)) else _model_dir(model)   # before anything is written to `out`
     kind, records, raw = _read_inputs(data, audio_dir, limit, benchmark)
-    settings = _settings(model, data, kind, gen, think, batch_size, audio_dir, limit, skip=[out])
+    if backend not in ('hf', 'vllm'): raise UsageError(f"--backend {backend}: must be hf or vllm")
+    if backend == 'vllm': vllm_fields(gen, [], [])   # refuses what vLLM cannot do, before any work
+    if backend == 'vllm' and isinstance(model, (tuple, list)): raise UsageError("backend 'vllm' serves a checkpoint folder, not a loaded model")
+    settings = _settings(model, data, kind, gen, think, batch_size, audio_dir, limit, skip=[out], backend=backend)
     if out.exists() and not out.is_dir(): raise UsageError(f"--out {out}: a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     _check_settings(out, settings, on_mismatch)
-    stats = predict(records, out/'predictions.jsonl', src, gen, batch_size, think, retry_failed, on_batch, dtype, device, quiet, family)
+    with _backend(backend, src, vllm_url, vllm_python) as (src, client):
+        stats = predict(records, out/'predictions.jsonl', src, gen, batch_size, think, retry_failed, on_batch, dtype, device, quiet, family,
+                        backend, client)
     preds = read_predictions(out/'predictions.jsonl')
     results = merge_results(records, raw, kind, preds)
     (out/'results.json').write_text(json.dumps(results, indent=1, ensure_ascii=False))
@@ -804,13 +862,17 @@ def r1aqa_eval(
     family:str=None,            # model family (r1aqa.models.FAMILIES; default: from the checkpoint's config.json)
     quiet:store_true=False,     # no progress bar
     benchmark:str=None,         # the benchmark (r1aqa.eval.BENCHMARKS; default: detected from --data)
+    backend:str='hf',           # hf (transformers here) or vllm (a vLLM server: --vllm_url, or one started with --vllm_python)
+    vllm_url:str=None,          # --backend vllm: a running server for --model (r1aqa_vllm prints its URL)
+    vllm_python:str=None,       # --backend vllm without --vllm_url: the vLLM environment's python (default: $R1AQA_VLLM_PYTHON)
 ):
     "Evaluate a model, or every checkpoint of a run, on a registered benchmark: predictions, results, report, plots."
     if data is None or (model is None) == (sweep is None): raise UsageError("give --data and exactly one of --model or --sweep")
     _check_options(batch_size, max_new_tokens, num_beams, limit, dtype, device)
     gen = GenSettings(max_new_tokens, do_sample, temperature, top_p, top_k, num_beams, repetition_penalty, seed)
     kw = dict(audio_dir=audio_dir, gen=gen, batch_size=batch_size, think=think, limit=limit, retry_failed=retry_failed,
-              skip_missing=skip_missing, on_mismatch='restart' if restart else 'refuse', dtype=dtype, device=device, quiet=quiet, family=family, benchmark=benchmark)
+              skip_missing=skip_missing, on_mismatch='restart' if restart else 'refuse', dtype=dtype, device=device, quiet=quiet, family=family, benchmark=benchmark,
+              backend=backend, vllm_url=vllm_url, vllm_python=vllm_python)
     if sweep: print(sweep_table(sweep_checkpoints(sweep, data, out, **kw)))
     else: print(evaluate(model, data, out, **kw).to_text(), end='')
 

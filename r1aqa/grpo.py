@@ -22,11 +22,12 @@ from fastcore.basics import patch
 
 from .models import load_policy, load_reference, audio_inputs, audio_token_ids, family_of, unwrap, encode_audio, merge_audio
 from .rewards import compute_rewards, reward_name, reward_metrics
+from .serve import VLLMClient, VLLMError, openai_messages, vllm_weights
 
 # %% auto #0
-__all__ = ['LOSS_TYPES', 'TRL_OPTIONS', 'logger', 'group_advantages', 'completion_mask', 'truncated', 'kl_k3', 'grpo_loss',
-           'sample_completions', 'completion_logps', 'ignored_options', 'PolicyOptions', 'GRPOConfig', 'MetricsBar',
-           'quiet_console', 'GRPOTrainer', 'Rollout', 'RepeatWindowSampler']
+__all__ = ['LOSS_TYPES', 'IS_MODES', 'TRL_OPTIONS', 'logger', 'group_advantages', 'completion_mask', 'truncated', 'kl_k3',
+           'grpo_loss', 'vllm_is_ratio', 'sample_completions', 'completion_logps', 'ignored_options', 'PolicyOptions',
+           'GRPOConfig', 'MetricsBar', 'quiet_console', 'GRPOTrainer', 'Rollout', 'RepeatWindowSampler']
 
 # %% ../nbs/05_grpo.ipynb #b653291b
 def group_advantages(
@@ -85,6 +86,7 @@ def grpo_loss(
     loss_type:str="grpo",           # one of `LOSS_TYPES`
     max_completion_length:int|None=None, # for `dr_grpo`
     num_items:float|None=None,      # completion tokens across processes, for `dapo` (None: this batch's)
+    is_ratio:torch.Tensor|None=None,  # [N, T] or [N, 1] importance weights of vLLM-sampled tokens (`vllm_is_ratio`); None: 1
 )->tuple[torch.Tensor, dict]:       # the loss and detached statistics
     "GRPO's clipped surrogate plus `beta` x k3 KL, aggregated as `loss_type` says."
     if loss_type not in LOSS_TYPES: raise ValueError(f"loss_type must be one of {LOSS_TYPES}, not {loss_type!r}")
@@ -95,6 +97,7 @@ def grpo_loss(
     A = advantages[:, None]
     per_token = -torch.min(ratio * A, clipped * A)
     stats = {"clip_ratio": ((per_token != -ratio * A).to(logps.dtype) * mask).sum() / mask.sum().clamp(min=1)}
+    if is_ratio is not None: per_token = per_token * is_ratio   # the surrogate only, as TRL weighs it; not the KL term
     if beta:
         if ref_logps is None: raise ValueError("beta > 0 needs ref_logps")
         kl = kl_k3(logps, ref_logps)
@@ -112,6 +115,25 @@ def _aggregate(masked, mask, loss_type, max_len, num_items):
         if max_len is None: raise ValueError("dr_grpo needs max_completion_length")
         return masked.sum() / (masked.shape[0] * max_len)
     return masked.sum() / (mask.sum() if num_items is None else torch.as_tensor(num_items)).clamp(min=1)
+
+# %% ../nbs/05_grpo.ipynb #5fe69c83
+IS_MODES = ("token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
+
+def vllm_is_ratio(
+    old_logps:torch.Tensor,       # [N, T] the policy's log-probs of the sampled tokens, when they were sampled
+    sampling_logps:torch.Tensor,  # [N, T] vLLM's log-probs of the same tokens
+    mask:torch.Tensor,            # [N, T] completion mask
+    mode:str="sequence_mask",     # one of `IS_MODES` (TRL's `vllm_importance_sampling_mode`)
+    clip_min:float|None=None,     # lower bound (None: none)
+    clip_max:float|None=3.0,      # upper bound (None: none)
+)->torch.Tensor:                  # [N, T] for token modes, [N, 1] for sequence modes
+    "TRL's importance weights for tokens vLLM sampled: exp(old - sampling), per token or sequence, truncated or masked."
+    if mode not in IS_MODES: raise ValueError(f"vllm_importance_sampling_mode must be one of {IS_MODES}, not {mode!r}")
+    d = torch.nan_to_num((old_logps - sampling_logps) * mask, nan=0.0)
+    r = torch.exp(d.sum(-1, keepdim=True) if mode.startswith("sequence") else d)
+    if mode.endswith("truncate"): return torch.clamp(r, min=clip_min, max=clip_max)
+    lo, hi = -math.inf if clip_min is None else clip_min, math.inf if clip_max is None else clip_max
+    return r.masked_fill((r < lo) | (r > hi), 0.0)
 
 # %% ../nbs/05_grpo.ipynb #c3c3ce3c
 def sample_completions(
@@ -151,7 +173,9 @@ def completion_logps(
 TRL_OPTIONS = ("num_generations", "max_completion_length", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
                "generation_kwargs", "beta", "num_iterations", "epsilon", "epsilon_high", "reward_weights", "scale_rewards",
                "loss_type", "mask_truncated_completions", "log_completions", "num_completions_to_print", "disable_dropout",
-               "steps_per_generation", "generation_batch_size")   # the options trl.GRPOConfig adds that this trainer implements
+               "steps_per_generation", "generation_batch_size", "use_vllm", "vllm_mode", "vllm_server_base_url", "vllm_server_host",
+               "vllm_server_port", "vllm_server_timeout", "vllm_importance_sampling_correction", "vllm_importance_sampling_mode",
+               "vllm_importance_sampling_clip_max", "vllm_importance_sampling_clip_min", "vllm_importance_sampling_cap")   # the options trl.GRPOConfig adds that this trainer implements
 
 def _default(f:dataclasses.Field):
     "A dataclass field's default value."
@@ -200,6 +224,10 @@ class GRPOConfig(PolicyOptions, trl.GRPOConfig):
     logging_steps:float = field(default=1, metadata={"help": "log every N steps"})
     gradient_checkpointing:bool|None = field(default=None, metadata={"help": "deprecated alias of activation_checkpointing"})
     bf16:bool|None = field(default=None, metadata={"help": "None: bf16 where the GPU supports it, float32 on CPU"})
+    # vLLM: r1aqa samples through a server (TRL's default mode is colocate)
+    vllm_mode:str = field(default="server", metadata={"help": "server: sample through a vLLM server (r1aqa_vllm starts one)"})
+    vllm_server_host:str = field(default="127.0.0.1", metadata={"help": "the vLLM server's host, when vllm_server_base_url is not given"})
+    vllm_server_timeout:float = field(default=240.0, metadata={"help": "seconds to wait for the vLLM server at the start, and for any one request"})
 
     def __post_init__(self):
         if bad := ignored_options(self): raise ValueError(bad)
@@ -207,6 +235,11 @@ class GRPOConfig(PolicyOptions, trl.GRPOConfig):
         if self.bf16 is None: self.bf16 = not self.fp16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         if self.mode not in ("full", "lora", "qlora"): raise ValueError(f"mode must be full, lora or qlora, not {self.mode!r}")
         if self.loss_type not in LOSS_TYPES: raise ValueError(f"loss_type must be one of {LOSS_TYPES}, not {self.loss_type!r}")
+        if self.use_vllm and self.vllm_mode != "server": raise ValueError(
+            f"vllm_mode={self.vllm_mode!r}: r1aqa samples through a vLLM server (vllm_mode='server', started by r1aqa_vllm). 'colocate' would "
+            "run vLLM inside the training process, which needs a vLLM build for the training environment's torch (the CPU build pins another)")
+        if self.vllm_importance_sampling_mode not in IS_MODES: raise ValueError(
+            f"vllm_importance_sampling_mode must be one of {IS_MODES}, not {self.vllm_importance_sampling_mode!r}")
         # TRL derives its generation batch from per-device completions; ours are prompts x num_generations.
         spg = self.steps_per_generation
         if spg not in (None, self.gradient_accumulation_steps): raise ValueError(
@@ -282,9 +315,10 @@ class GRPOTrainer(Trainer):
             do_sample=True, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k or None,
             min_p=args.min_p, repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_completion_length,
             suppress_tokens=audio_token_ids(processing_class, family_of(model).audio_tokens), eos_token_id=self.eos_ids,
-            pad_token_id=processing_class.tokenizer.pad_token_id, **(args.generation_kwargs or {}))
+            pad_token_id=processing_class.tokenizer.pad_token_id, **({} if args.use_vllm else args.generation_kwargs or {}))   # with vLLM they are its sampling fields
         self._metrics, self._buffer, self._step = defaultdict(list), [None] * args.gradient_accumulation_steps, None
         self.completion_log = []
+        self.vllm, self._synced_step = (self._connect_vllm() if args.use_vllm else None), None
         quiet_console(self, "GRPO")
 
 def _as_list(x): return list(x) if isinstance(x, (list, tuple)) else [x]
@@ -318,12 +352,13 @@ class Rollout:
     lens:torch.Tensor|None=None       # the audio lengths that go with `hidden`
     old_logps:torch.Tensor|None=None  # [B*G, T] log-probs under the policy that sampled; only with num_iterations > 1
     ref_logps:torch.Tensor|None=None  # [B*G, T] reference log-probs; only with beta > 0
+    is_ratio:torch.Tensor|None=None   # importance weights of vLLM-sampled tokens (`vllm_is_ratio`); only with vLLM and its correction
 
     @property
     def G(self)->int: return len(self.ids) // len(self.enc["input_ids"])
 
     def _repr_markdown_(self):
-        has = [k for k in ("hidden", "old_logps", "ref_logps") if getattr(self, k) is not None]
+        has = [k for k in ("hidden", "old_logps", "ref_logps", "is_ratio") if getattr(self, k) is not None]
         head = (f"**Rollout**: {len(self.enc['input_ids'])} prompt(s) x {self.G} completions of at most {self.ids.shape[1]} tokens; "
                 f"carries {', '.join(has) or 'no cached tensors'}. The first group:")
         rows = [f"| {i} | {_md_cell(self.texts[i])} | {int(self.mask[i].sum())} | {self.rewards[i]:.3f} | {self.advantages[i]:+.3f} |" for i in range(self.G)]
@@ -336,19 +371,26 @@ def _generate_and_score(self:GRPOTrainer, inputs:list[dict])->Rollout:
     "Sample G completions per prompt from shared audio embeddings, score them, and compute advantages."
     a, G = self.args, self.G
     enc = self._encode_prompts(inputs)
+    sampled = self._vllm_sample(inputs) if self.vllm is not None else None   # (ids, vLLM's log-probs), or None: HF generate
     with warnings.catch_warnings():   # trl reads `is_gradient_checkpointing`, deprecated in transformers 5 (a FutureWarning per step)
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
         with unwrap_model_for_generation(self.model_wrapped, self.accelerator) as m:
             hidden, lens = encode_audio(m, enc.input_features, enc.feature_attention_mask)
             embeds = merge_audio(m, enc.input_ids, hidden, lens)
-            ids = sample_completions(m, embeds, enc.attention_mask, G, self.generation_config)
+            ids = sample_completions(m, embeds, enc.attention_mask, G, self.generation_config) if sampled is None else sampled[0]
     mask = completion_mask(ids, self.eos_ids)
     trunc = truncated(ids, self.eos_ids)
     if a.mask_truncated_completions: mask = mask * (~trunc)[:, None].long()
-    old = completion_logps(self.model, embeds, enc.attention_mask, ids, mask, a.temperature) if a.num_iterations > 1 else None
+    correct = sampled is not None and a.vllm_importance_sampling_correction
+    old = completion_logps(self.model, embeds, enc.attention_mask, ids, mask, a.temperature) if a.num_iterations > 1 or correct else None
+    isr = None
+    if correct:
+        isr = vllm_is_ratio(old, sampled[1], mask, a.vllm_importance_sampling_mode, a.vllm_importance_sampling_clip_min, a.vllm_importance_sampling_clip_max)
+        self._log_is_ratio(isr, old, sampled[1], mask)
+        if a.num_iterations == 1: old = None   # the surrogate's ratio is 1 at the sampling step: `logps.detach()` says the same
     ref = self._ref_logps(enc, hidden, lens, ids, mask) if a.beta else None
     return Rollout(enc, ids, mask, **self._score(inputs, ids, mask, trunc), hidden=None if _tower_trains(self.model) else hidden,
-                   lens=lens, old_logps=old, ref_logps=ref)
+                   lens=lens, old_logps=old, ref_logps=ref, is_ratio=isr)
 
 # %% ../nbs/05_grpo.ipynb #155d1071
 @patch
@@ -410,7 +452,7 @@ def compute_loss(self:GRPOTrainer, model, inputs:Rollout, return_outputs=False, 
     n_tokens = None   # dapo normalises by the completion tokens of all processes (DDP then averages the gradients)
     if a.loss_type == "dapo": n_tokens = self.accelerator.gather(ro.mask.sum().float()).sum() / self.accelerator.num_processes
     loss, st = grpo_loss(logps, ro.advantages, ro.mask, ro.old_logps, ro.ref_logps, a.beta,
-                         a.epsilon, a.epsilon_high, a.loss_type, a.max_completion_length, n_tokens)
+                         a.epsilon, a.epsilon_high, a.loss_type, a.max_completion_length, n_tokens, ro.is_ratio)
     for k, v in st.items(): self._metrics[k].append(self.accelerator.gather(v).mean().item())
     return (loss, None) if return_outputs else loss
 
@@ -472,3 +514,81 @@ def _load_from_checkpoint(self:GRPOTrainer, resume_from_checkpoint, model=None):
     saved = type(inner).from_pretrained(resume_from_checkpoint, dtype=inner.dtype, device_map="cpu")
     inner.load_state_dict(saved.state_dict(), strict=True)
     del saved
+
+# %% ../nbs/05_grpo.ipynb #96398e29
+@patch
+def _connect_vllm(self:GRPOTrainer)->VLLMClient:
+    "A client of the configured vLLM server, once it answers `/health` (waiting up to `vllm_server_timeout`, as TRL does)."
+    a = self.args
+    if self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3:
+        raise ValueError("use_vllm with DeepSpeed ZeRO-3: the sharded weights would have to be gathered for every sync; use ZeRO-2 or one process")
+    url = a.vllm_server_base_url or f"http://{a.vllm_server_host}:{a.vllm_server_port}"
+    client, t0 = VLLMClient(url, timeout=a.vllm_server_timeout), time.perf_counter()
+    while True:
+        try: client.request("GET", "/health", timeout=10); return client
+        except VLLMError as e:
+            if time.perf_counter() - t0 > a.vllm_server_timeout:
+                raise VLLMError(f"{e}\nuse_vllm needs a vLLM server at {url}: r1aqa_vllm --model CHECKPOINT --port PORT starts one "
+                                f"(and prints the URL for vllm_server_base_url)") from None
+            time.sleep(1)
+
+@patch
+def _vllm_sampling(self:GRPOTrainer)->dict:
+    "The HF path's sampling settings as vLLM request fields (`generation_kwargs` added as they are: vLLM's names)."
+    a, gc = self.args, self.generation_config
+    return dict(max_tokens=a.max_completion_length, temperature=a.temperature, top_p=a.top_p, top_k=a.top_k or 0, min_p=a.min_p or 0.0,
+                repetition_penalty=a.repetition_penalty, stop_token_ids=self.eos_ids,
+                logit_bias={str(t): -100 for t in gc.suppress_tokens or []}, **(a.generation_kwargs or {}))
+
+@patch
+def _vllm_sample(self:GRPOTrainer, inputs:list[dict])->tuple[torch.Tensor, torch.Tensor]:
+    "G completions of each prompt from the server, weights sent first if they changed: ids [B*G, T] and vLLM's log-probs of them."
+    a, dev = self.args, self.accelerator.device
+    sr = self.processing_class.feature_extractor.sampling_rate
+    step = self._step if self._step is not None else self.state.global_step * a.gradient_accumulation_steps
+    seeds = [hash((a.seed, step, self.accelerator.process_index, i)) % 2**31 for i in range(len(inputs))]
+    try:
+        if self._synced_step != self.state.global_step: self._sync_vllm()
+        t0 = time.perf_counter()
+        groups = self.vllm.generate([openai_messages(x["prompt"], x["audio"], sr) for x in inputs], self.G, seeds, **self._vllm_sampling())
+    except VLLMError as e: raise self._vllm_failed(e) from None
+    self._metrics["vllm/rollout_seconds"].append(time.perf_counter() - t0)
+    flat = [s for g in groups for s in g]
+    ids = torch.full((len(flat), max(1, max(len(s.ids) for s in flat))), self.generation_config.pad_token_id, dtype=torch.long)
+    lps = torch.zeros(ids.shape)
+    for i, s in enumerate(flat):
+        ids[i, :len(s.ids)] = torch.tensor(s.ids, dtype=torch.long); lps[i, :len(s.logprobs)] = torch.tensor(s.logprobs)
+    return ids.to(dev), lps.to(dev)
+
+@patch
+def _sync_vllm(self:GRPOTrainer):
+    "Send the policy's weights to the server (the main process; the others wait), merged if LoRA, under the checkpoint's names."
+    self.accelerator.wait_for_everyone()
+    if self.accelerator.is_main_process: self._metrics["vllm/sync_seconds"].append(self.vllm.sync_weights(vllm_weights(self.model)))
+    self.accelerator.wait_for_everyone()
+    self._synced_step = self.state.global_step
+
+@patch
+def _vllm_failed(self:GRPOTrainer, e:VLLMError)->VLLMError:
+    "What a failed vLLM request becomes in training: a checkpoint of the last finished step is saved first, and the message says so."
+    st, out = self.state, Path(self.args.output_dir)
+    if not self.model.training or st.global_step == 0: return e
+    ck = out/f"checkpoint-{st.global_step}"
+    if not ck.is_dir(): self._save_checkpoint(self.model, trial=None)
+    return VLLMError(f"{e}\nGRPO stopped in step {st.global_step + 1}; {ck} holds step {st.global_step}: "
+                     f"restart the server and resume (r1aqa_train --resume, or trainer.train(resume_from_checkpoint=True))")
+
+@patch
+def _log_is_ratio(self:GRPOTrainer, isr, old, sampling, mask):
+    "How far vLLM's sampling log-probs are from the policy's, and the importance weights that correct for it."
+    m = mask.bool()
+    self._metrics["sampling/logp_diff_max"].append(self.accelerator.gather((old - sampling)[m].abs().max().reshape(1)).max().item() if m.any() else 0.0)
+    self._metrics["sampling/is_ratio_mean"].append(self.accelerator.gather(isr.mean().reshape(1)).mean().item())
+    self._metrics["sampling/is_ratio_min"].append(self.accelerator.gather(isr.min().reshape(1)).min().item())
+
+@patch
+def train(self:GRPOTrainer, *args, **kwargs):
+    "`Trainer.train`; afterwards the weights last written for the vLLM server are deleted (they take memory in /dev/shm)."
+    try: return Trainer.train(self, *args, **kwargs)
+    finally:
+        if self.vllm is not None: self.vllm.drop_weights()
