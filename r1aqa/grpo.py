@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_grpo.ipynb #d1d8e468
 from __future__ import annotations
-import dataclasses, json, logging, os, warnings
+import dataclasses, json, logging, math, os, time, warnings
 from pathlib import Path
 from collections import defaultdict
 from dataclasses import dataclass, field

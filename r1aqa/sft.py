@@ -132,12 +132,12 @@ def _reuse(dest:Path, key:dict, what:str, name:str="r1aqa_train")->bool:
 
 def _made(dest:Path, key:dict): (dest/"stage.json").write_text(json.dumps(key, indent=1))
 
-def prepare(run, out:Path, family:str|None=None, name:str="r1aqa_train")->tuple[str, list, str|None]:
-    "Model path, training records and held-out file (or None) for `run`; builds the tiny model (of `family`) and the tones when asked."
+def prepare(run, out:Path, family:str|None=None, name:str="r1aqa_train", tiny:dict|None=None)->tuple[str, list, str|None]:
+    "Model path, training records and held-out file (or None) for `run`; builds the tiny model (of `family`, sizes changed by `tiny`) and the tones when asked."
     model = run.model
     if model == "tiny":
-        model, key = out/"tiny-base", dict(builder="tiny_model", family=family or "qwen2_audio", seed=0)
-        if not _reuse(model, key, "the tiny model", name): tiny_model(model, family=key["family"], seed=0); _made(model, key)
+        model, key = out/"tiny-base", dict(builder="tiny_model", family=family or "qwen2_audio", seed=0, **({"sizes": tiny} if tiny else {}))
+        if not _reuse(model, key, "the tiny model", name): tiny_model(model, family=key["family"], seed=0, **(tiny or {})); _made(model, key)
     if run.train_data == "tones":
         tones, key = out/"tones", dict(task=run.tones_task, train=run.tones_train, test=run.tones_test, seed=0)
         if not _reuse(tones, key, "the tones task", name):

@@ -5,18 +5,21 @@
 # %% ../nbs/07_train.ipynb #e41a8cb6
 from __future__ import annotations
 import json, logging, re, sys, time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import r1aqa.audio   # first: a torch/torchaudio mismatch is reported with its fix, not as a linker error
 import torch
 from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
 from transformers import TrainerState
 
 from .data import AQADataset, UsageError, cli_main
 from .models import _bnb_config, get_family
 from .rewards import REWARD_SETS
 from .grpo import GRPOConfig, GRPOTrainer, PolicyOptions, TRL_OPTIONS, logger
+from .serve import VLLMServer, VLLMError, VLLM_TINY, vllm_checkpoint
 from .sft import (COMMON_OPTIONS, SFTArgs, heldout, prepare, preset_parser, summary_line, validate_audio, warm_up,
                        _check_inputs, _config, _deepspeed_argv, _start, _step)
 
@@ -38,6 +41,8 @@ class RunArgs(SFTArgs):
     sft_val_items:int = field(default=32, metadata={"help": "training items held back from the warm-up to check sft_target"})
     sft_check_every:int = field(default=10, metadata={"help": "warm-up steps between sft_target checks"})
     sft_min_steps:int = field(default=0, metadata={"help": "warm-up steps before the first sft_target check"})
+    vllm_python:str|None = field(default=None, metadata={"help": "with --use_vllm and no --vllm_server_base_url: start a vLLM server for the run with this python (default $R1AQA_VLLM_PYTHON)"})
+    tiny_for_vllm:bool = field(default=False, metadata={"help": "--model tiny: head size 32 (2 heads, 1 KV head), which vLLM's CPU attention supports; implied by --use_vllm"})
 
 # %% ../nbs/07_train.ipynb #cba7b81d
 _RECIPE = dict(num_generations=8, temperature=1.0, max_completion_length=256, beta=0.04, learning_rate=1e-6, lr_scheduler_type="linear",
@@ -178,16 +183,18 @@ def train(run:RunArgs, cfg:GRPOConfig)->dict:
     finally: logger.removeHandler(log); log.close()
 
 def _train(run, cfg, out, ckpt, done, state, t0)->dict:
-    with state.main_process_first(): model_path, records, eval_data = prepare(run, out, cfg.family)
+    with state.main_process_first(): model_path, records, eval_data = prepare(run, out, cfg.family, tiny=VLLM_TINY if cfg.use_vllm or run.tiny_for_vllm else None)
     if run.validate: validate_audio(records, run.train_data, report=print if state.is_main_process else lambda m: None)
     if run.sft_steps: model_path = warm_up(model_path, records, run, out, cfg.seed, cfg.family)   # data-parallel, like GRPO
     before = after = None
     if eval_data and state.is_main_process: before = heldout(model_path, eval_data, out/"eval-before", run, cfg.family).accuracy
     state.wait_for_everyone()
-    trainer = GRPOTrainer(model_path, REWARD_SETS[run.rewards], args=cfg, train_dataset=AQADataset(records, think=cfg.think))
-    if done:   # killed after its last checkpoint: nothing left to train, only to finish
-        trainer._load_from_checkpoint(ckpt); trainer.state = TrainerState.load_from_json(str(Path(ckpt)/"trainer_state.json"))
-    else: trainer.train(resume_from_checkpoint=ckpt)
+    with _run_server(run, cfg, model_path, out, state, done) as srv:
+        trainer = GRPOTrainer(model_path, REWARD_SETS[run.rewards], args=cfg, train_dataset=AQADataset(records, think=cfg.think))
+        if srv is not None: trainer.vllm.server = srv   # its exit code and log go into a failed request's error
+        if done:   # killed after its last checkpoint: nothing left to train, only to finish
+            trainer._load_from_checkpoint(ckpt); trainer.state = TrainerState.load_from_json(str(Path(ckpt)/"trainer_state.json"))
+        else: trainer.train(resume_from_checkpoint=ckpt)
     trainer.save_model(str(out/"final"))
     if eval_data and state.is_main_process:
         after = heldout((trainer.accelerator.unwrap_model(trainer.model), trainer.processing_class), eval_data, out/"eval-after", run).accuracy
@@ -200,6 +207,24 @@ def _train(run, cfg, out, ckpt, done, state, t0)->dict:
     return summary
 
 def summary_text(s:dict)->str: return summary_line("r1aqa_train", "GRPO", s, f"plot {s['plot']}")
+
+@contextmanager
+def _run_server(run, cfg, model_path, out:Path, state, done:bool):
+    "With --use_vllm and no --vllm_server_base_url: a vLLM server for the run, started by the main process (its URL sent to the others), stopped at the end."
+    if not cfg.use_vllm or cfg.vllm_server_base_url or done: yield None; return
+    srv, url, err = None, [None], None
+    if state.is_main_process:
+        try:
+            srv = VLLMServer(vllm_checkpoint(model_path), run.vllm_python, log=out/"vllm.log").start(); url = [srv.url]
+            print(f"r1aqa_train: vLLM server healthy after {srv.startup_seconds:.0f} s at {srv.url} (log {srv.log})")
+        except (VLLMError, UsageError) as e: err = e
+    if state.num_processes > 1: broadcast_object_list(url)   # the others learn the URL, or that there is none
+    if url[0] is None: raise err or VLLMError("the main process could not start the vLLM server; its error is in its output")
+    cfg.vllm_server_base_url = url[0]
+    try: yield srv
+    finally:
+        cfg.vllm_server_base_url = None
+        if srv is not None: srv.stop()
 
 # %% ../nbs/07_train.ipynb #d36af5c1
 def _check_run(run:RunArgs):
