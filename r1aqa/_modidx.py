@@ -370,6 +370,8 @@ d = { 'settings': { 'branch': 'main',
                              'r1aqa.train.memory_estimate': ('train.html#memory_estimate', 'r1aqa/train.py'),
                              'r1aqa.train.meta_model': ('train.html#meta_model', 'r1aqa/train.py'),
                              'r1aqa.train.parse_args': ('train.html#parse_args', 'r1aqa/train.py'),
+                             'r1aqa.train.plan_table': ('train.html#plan_table', 'r1aqa/train.py'),
                              'r1aqa.train.plot_run': ('train.html#plot_run', 'r1aqa/train.py'),
+                             'r1aqa.train.r1aqa_plan': ('train.html#r1aqa_plan', 'r1aqa/train.py'),
                              'r1aqa.train.summary_text': ('train.html#summary_text', 'r1aqa/train.py'),
                              'r1aqa.train.train': ('train.html#train', 'r1aqa/train.py')}}}

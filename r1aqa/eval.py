@@ -356,7 +356,7 @@ def plot_sweep(
     return fig
 
 # %% ../nbs/04_eval.ipynb #c1482f2b
-import copy, os, zlib
+import copy, os
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatch
@@ -516,8 +516,7 @@ def vllm_fields(
 
 def _vllm_answers(client:VLLMClient, tok, items:list[dict], gen:GenSettings, suppress, eos, pad, sr)->list[tuple[str,int]]:
     "(text, new tokens) for each item, from the vLLM server: the HF path's `_decode` applied to vLLM's token ids."
-    seeds = [zlib.crc32(f"{gen.seed}:{it['id']}".encode()) for it in items] if gen.do_sample else None
-    outs = client.generate([openai_messages(it['prompt'], it['audio'], sr) for it in items], 1, seeds, **vllm_fields(gen, suppress, eos))
+    outs = client.generate([openai_messages(it['prompt'], it['audio'], sr) for it in items], 1, **vllm_fields(gen, suppress, eos))
     return [(tok.decode(o[0].ids, skip_special_tokens=True), sum(t != pad for t in o[0].ids)) for o in outs]
 
 # %% ../nbs/04_eval.ipynb #101c4866

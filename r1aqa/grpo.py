@@ -545,12 +545,10 @@ def _vllm_sample(self:GRPOTrainer, inputs:list[dict])->tuple[torch.Tensor, torch
     "G completions of each prompt from the server, weights sent first if they changed: ids [B*G, T] and vLLM's log-probs of them."
     a, dev = self.args, self.accelerator.device
     sr = self.processing_class.feature_extractor.sampling_rate
-    step = self._step if self._step is not None else self.state.global_step * a.gradient_accumulation_steps
-    seeds = [hash((a.seed, step, self.accelerator.process_index, i)) % 2**31 for i in range(len(inputs))]
     try:
         if self._synced_step != self.state.global_step: self._sync_vllm()
         t0 = time.perf_counter()
-        groups = self.vllm.generate([openai_messages(x["prompt"], x["audio"], sr) for x in inputs], self.G, seeds, **self._vllm_sampling())
+        groups = self.vllm.generate([openai_messages(x["prompt"], x["audio"], sr) for x in inputs], self.G, **self._vllm_sampling())
     except VLLMError as e: raise self._vllm_failed(e) from None
     self._metrics["vllm/rollout_seconds"].append(time.perf_counter() - t0)
     flat = [s for g in groups for s in g]

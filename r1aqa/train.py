@@ -16,6 +16,7 @@ from accelerate.utils import broadcast_object_list
 from transformers import TrainerState
 
 from .data import AQADataset, UsageError, cli_main
+from fastcore.script import call_parse, store_true
 from .models import _bnb_config, get_family
 from .rewards import REWARD_SETS
 from .grpo import GRPOConfig, GRPOTrainer, PolicyOptions, TRL_OPTIONS, logger
@@ -24,8 +25,8 @@ from .sft import (COMMON_OPTIONS, SFTArgs, heldout, prepare, preset_parser, summ
                        _check_inputs, _config, _deepspeed_argv, _start, _step)
 
 # %% auto #0
-__all__ = ['PRESETS', 'PUBLISHED', 'PROMPT_TOKENS', 'main', 'RunArgs', 'meta_model', 'memory_estimate', 'plot_run', 'train',
-           'summary_text', 'parse_args']
+__all__ = ['PRESETS', 'PUBLISHED', 'PROMPT_TOKENS', 'plan_main', 'main', 'RunArgs', 'meta_model', 'memory_estimate', 'plan_table',
+           'r1aqa_plan', 'plot_run', 'train', 'summary_text', 'parse_args']
 
 # %% ../nbs/07_train.ipynb #8b159ddd
 @dataclass
@@ -107,9 +108,12 @@ def _gib(n): return n / 2**30
 
 def memory_estimate(
     preset:str,             # a key of PRESETS with a published model
-    gpus:int=1,             # GPUs the run shards over with ZeRO-3 (weights, gradients, optimizer and reference split evenly)
+    gpus:int=1,             # GPUs the run shards over (full mode; LoRA and QLoRA runs are one GPU each)
     prompt:int=PROMPT_TOKENS, # prompt tokens
-)->dict:                    # GiB per GPU by item, and 'total'
+    zero:int=3,             # DeepSpeed ZeRO stage of a full run: 3 shards weights, gradients, optimizer and reference; 2 the gradients and optimizer; 0 nothing
+    offload:bool=False,     # ZeRO-3 with CPU offload: optimizer state and parameters live in host memory, gathered layer by layer
+    checkpointing:bool=True, # activation checkpointing: one hidden state per layer kept, each layer recomputed in the backward pass
+)->dict:                    # GiB per GPU by item, and 'total' (and 'host memory (offload)' with `offload`)
     "What one GPU holds for one GRPO step of `preset`: weights as `load_policy` keeps them, training state, reference, activations."
     p = {**PRESETS[preset]["grpo"]}
     model_id, mode, G, T = PRESETS[preset]["run"]["model"], p["mode"], p["num_generations"], p["max_completion_length"]
@@ -132,15 +136,62 @@ def memory_estimate(
     D, V, layers = text.hidden_size, text.vocab_size, text.num_hidden_layers
     kv = text.num_key_value_heads * (getattr(text, "head_dim", None) or D // text.num_attention_heads)
     S, B = prompt + T, G * p["per_device_train_batch_size"]
-    shard = gpus if mode == "full" else 1
-    est = {"weights": _gib(2 * (total - four) + 0.516 * four) / shard,   # NF4: half a byte and its double-quantised scales
-           "gradients + AdamW": _gib(16 * trainable) / shard,          # bf16 gradient, fp32 master copy and two moments
-           "reference copy": _gib(2 * total) / shard if mode == "full" and p["beta"] > 0 else 0.0,   # LoRA's reference: adapters off
+    full = mode == "full"
+    if offload and not (full and zero == 3): raise UsageError("offload: ZeRO-3 CPU offload is for full fine-tuning with zero=3")
+    w_shard, s_shard = (gpus if zero == 3 else 1, gpus if zero >= 2 else 1) if full else (1, 1)
+    I = getattr(text, "intermediate_size", D)
+    layer = _gib(2 * total / max(1, layers))   # one decoder layer's share of the weights: what ZeRO-3 gathers at a time
+    est = {"weights": layer if offload else _gib(2 * (total - four) + 0.516 * four) / w_shard,   # NF4: half a byte and its double-quantised scales
+           "gradients + AdamW": _gib((2 if offload else 16) * trainable) / s_shard,   # bf16 gradient, fp32 master copy and two moments (these on the host with offload)
+           "reference copy": (layer if offload else _gib(2 * total) / w_shard) if full and p["beta"] > 0 else 0.0,   # LoRA's reference: adapters off
            "logits": _gib(B * S * V * 2 + 2 * B * T * V * 4),          # bf16 over prompt + completion, two fp32 copies over the completion
-           "activations (checkpointed)": _gib(B * S * D * layers * 2 + B * S * (3 * getattr(text, "intermediate_size", D) + 4 * D) * 2),
+           ("activations (checkpointed)" if checkpointing else "activations"):
+               _gib(B * S * D * layers * 2 + B * S * (3 * I + 4 * D) * 2) if checkpointing else _gib(layers * B * S * (3 * I + 5 * D) * 2),
            "generation KV cache": _gib(2 * layers * B * S * kv * 2)}
     est["total"] = sum(est.values())
+    if offload: est["host memory (offload)"] = _gib(14 * trainable + (2 * total if p["beta"] > 0 else 0))   # per machine: fp32 master, moments, bf16 weights, the reference
     return est
+
+# %% ../nbs/07_train.ipynb #f2e48574
+def plan_table(
+    preset:str,               # a key of PRESETS with a published model
+    gpus:int=1,               # GPUs (full mode shards over them)
+    gpu_memory:float=80,      # GiB per GPU
+    zero:int=3,               # ZeRO stage of a full run (3, 2 or 0)
+    offload:bool=False,       # ZeRO-3 CPU offload
+    checkpointing:bool=True,  # activation checkpointing
+)->tuple[str, bool]:          # the table as text, and whether it fits
+    "The memory plan of one run: GiB per GPU by item (`memory_estimate`), and whether it fits `gpu_memory` with the margin."
+    if preset not in PRESETS or PRESETS[preset]["run"]["model"] not in PUBLISHED:
+        raise UsageError(f"--preset {preset}: plans exist for {', '.join(k for k, v in PRESETS.items() if v['run']['model'] in PUBLISHED)}")
+    e = memory_estimate(preset, gpus, zero=zero, offload=offload, checkpointing=checkpointing)
+    room = 0.9 * gpu_memory - 1
+    mode = PRESETS[preset]["grpo"]["mode"]
+    how = f"{mode}" + (f", ZeRO-{zero}{' with CPU offload' if offload else ''} over {gpus} GPU{'s' if gpus > 1 else ''}" if mode == "full" else "")
+    lines = [f"r1aqa_plan: {preset} ({PRESETS[preset]['run']['model']}, {how}; activation checkpointing {'on' if checkpointing else 'off'})",
+             *[f"  {k:28} {v:8.2f} GiB" for k, v in e.items() if k not in ("total", "host memory (offload)")],
+             f"  {'total per GPU':28} {e['total']:8.2f} GiB of {gpu_memory:g} GiB ({room:.1f} usable)"]
+    if "host memory (offload)" in e: lines.append(f"  {'host memory per machine':28} {e['host memory (offload)']:8.2f} GiB (offloaded state)")
+    fits = e["total"] <= room
+    lines.append(f"  {'fits' if fits else 'does NOT fit'}" + ("" if fits else f": {e['total'] - room:.1f} GiB over; try more GPUs, --offload, or a qlora preset"))
+    return "\n".join(lines), fits
+
+@call_parse
+def r1aqa_plan(
+    preset:str="r1aqa",           # a preset with a published model: r1aqa, qlora-1gpu, omni-7b, omni-qlora-24gb, omni3-qlora
+    gpus:int=None,                # GPUs (default: 8 for a full fine-tune, 1 otherwise)
+    gpu_memory:float=80,          # GiB per GPU
+    zero:int=3,                   # ZeRO stage of a full fine-tune: 3, 2 or 0
+    offload:store_true=False,     # ZeRO-3 with CPU offload (optimizer state and parameters on the host)
+    no_checkpointing:store_true=False, # without activation checkpointing
+):
+    "Print what one GPU holds for one GRPO step of a preset, item by item, and whether it fits."
+    gpus = gpus or (8 if PRESETS.get(preset, {}).get("grpo", {}).get("mode") == "full" else 1)
+    if zero not in (0, 2, 3): raise UsageError(f"--zero {zero}: 0, 2 or 3")
+    text, fits = plan_table(preset, gpus, gpu_memory, zero, offload, not no_checkpointing)
+    print(text)
+
+plan_main = cli_main("r1aqa_plan", r1aqa_plan)
 
 # %% ../nbs/07_train.ipynb #5b6177f2
 def plot_run(
