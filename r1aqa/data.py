@@ -323,6 +323,11 @@ def run_command(
         raise SystemExit(2) from None
 
 # %% ../nbs/01_data.ipynb #eb1f21ce
+def _end_process_group():
+    "Destroy torch.distributed's process group if one is up (a launched run): without it a DeepSpeed process aborts at exit."
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+
 def _underscored(argv:list[str])->list[str]:
     "`--audio-dir x` -> `--audio_dir x`: option names only, values untouched."
     return [re.sub(r'^--([a-z0-9_]+(?:-[a-z0-9_]+)+)(=|$)', lambda m: '--' + m[1].replace('-', '_') + m[2], a) for a in argv]
@@ -338,7 +343,10 @@ def cli_main(
         args = vars(anno_parser(func.__wrapped__, name).parse_args(_underscored(argv)))
         for k in ('pdb', 'xtra'): args.pop(k, None)   # fastcore's own debugging options
         return func(**args)
-    def main(argv:list[str]|None=None): return run_command(name, parse_and_run, argv)
+    def main(argv:list[str]|None=None):
+        try: return run_command(name, parse_and_run, argv)
+        finally:
+            if argv is None: _end_process_group()   # the process's own command: leave torch.distributed cleanly
     main.__doc__ = f"Console entry point of `{name}`."
     return main
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_grpo.ipynb #d1d8e468
 from __future__ import annotations
-import dataclasses, json, logging, math, os, time, warnings
+import contextlib, dataclasses, json, logging, math, os, time, warnings
 from pathlib import Path
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from transformers import Trainer, TrainerCallback, TrainingArguments, GenerationConfig, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from trl.trainer.utils import selective_log_softmax, disable_dropout_in_model
-from trl.models.utils import unwrap_model_for_generation
+from trl.models.utils import unwrap_model_for_generation, prepare_deepspeed
 from fastcore.basics import patch
 
 from .models import load_policy, load_reference, audio_inputs, audio_token_ids, family_of, unwrap, encode_audio, merge_audio
@@ -26,8 +26,9 @@ from .serve import VLLMClient, VLLMError, openai_messages, vllm_weights
 
 # %% auto #0
 __all__ = ['LOSS_TYPES', 'IS_MODES', 'TRL_OPTIONS', 'logger', 'group_advantages', 'completion_mask', 'truncated', 'kl_k3',
-           'grpo_loss', 'vllm_is_ratio', 'sample_completions', 'completion_logps', 'ignored_options', 'PolicyOptions',
-           'GRPOConfig', 'MetricsBar', 'quiet_console', 'GRPOTrainer', 'Rollout', 'RepeatWindowSampler']
+           'grpo_loss', 'vllm_is_ratio', 'sample_completions', 'completion_logps', 'gloo_without_accelerator',
+           'ignored_options', 'PolicyOptions', 'GRPOConfig', 'MetricsBar', 'quiet_console', 'GRPOTrainer', 'zero3_off',
+           'Rollout', 'RepeatWindowSampler']
 
 # %% ../nbs/05_grpo.ipynb #b653291b
 def group_advantages(
@@ -169,6 +170,21 @@ def completion_logps(
     L, T = prompt_embeds.shape[1], completion_ids.shape[1]
     return selective_log_softmax(logits[:, L-1:L+T-1].float() / temperature, completion_ids)
 
+# %% ../nbs/05_grpo.ipynb #f693e244
+def gloo_without_accelerator():
+    "Let accelerate run a multi-process launch on a machine with no accelerator over gloo (it picks no backend there); a no-op elsewhere."
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+    if getattr(PartialState._prepare_backend, "r1aqa", False): return
+    chosen = PartialState._prepare_backend
+    def _prepare_backend(self, cpu:bool=False, sagemaker_dp=False, backend=None):
+        b, kind = chosen(self, cpu, sagemaker_dp, backend)
+        launched = int(os.environ.get("LOCAL_RANK", -1)) != -1 and int(os.environ.get("WORLD_SIZE", 1)) > 1
+        if b is None and launched and not torch.cuda.is_available(): return "gloo", DistributedType.MULTI_CPU
+        return b, kind
+    _prepare_backend.r1aqa = True
+    PartialState._prepare_backend = _prepare_backend
+
 # %% ../nbs/05_grpo.ipynb #2f3c8dc5
 TRL_OPTIONS = ("num_generations", "max_completion_length", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
                "generation_kwargs", "beta", "num_iterations", "epsilon", "epsilon_high", "reward_weights", "scale_rewards",
@@ -204,6 +220,10 @@ class PolicyOptions:
     lora_target_modules:str|None = field(default=None, metadata={"help": "LoRA targets (None: the language model's linear layers)"})
     lora_audio:bool = field(default=False, metadata={"help": "also put LoRA adapters on the audio encoder"})
 
+    def __post_init__(self):
+        gloo_without_accelerator()   # before TrainingArguments sets up the processes
+        super().__post_init__()
+
     def policy_kwargs(self)->dict:
         "The keyword arguments `load_policy` takes from this config."
         return dict(freeze_audio=self.freeze_audio, freeze_projector=self.freeze_projector, lora_r=self.lora_r,
@@ -219,6 +239,7 @@ class GRPOConfig(PolicyOptions, trl.GRPOConfig):
     beta:float = field(default=0.04, metadata={"help": "KL coefficient"})
     loss_type:str = field(default="grpo", metadata={"help": "grpo, bnpo, dr_grpo or dapo"})
     max_completion_length:int|None = field(default=256, metadata={"help": "maximum new tokens per completion"})
+    top_k:int = field(default=50, metadata={"help": "top-k sampling, 0: off (50: what R1-AQA's sampling got from transformers' defaults)"})
     num_generations:int|None = field(default=8, metadata={"help": "completions per prompt (G)"})
     per_device_train_batch_size:int = field(default=1, metadata={"help": "PROMPTS per device per micro-step"})
     logging_steps:float = field(default=1, metadata={"help": "log every N steps"})
@@ -304,15 +325,16 @@ class GRPOTrainer(Trainer):
         if len(w) != len(self.reward_funcs): raise ValueError(f"{len(w)} reward_weights for {len(self.reward_funcs)} reward functions")
         self.reward_weights = torch.tensor(w, dtype=torch.float32)
         if args.disable_dropout: disable_dropout_in_model(model)
+        _fresh_accelerate_state(args)
         super().__init__(model=model, args=args, data_collator=lambda batch: batch, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks,
                          optimizers=optimizers)
         self.model_accepts_loss_kwargs = False   # the Trainer divides our loss by the accumulation steps
-        self.ref_model = None if ref_model is None else self.accelerator.prepare_model(ref_model, evaluation_mode=True)
+        self.ref_model = None if ref_model is None else self._prepare_reference(ref_model)
         self.G = args.num_generations
         self.eos_ids = list(dict.fromkeys(_as_list(unwrap(model).generation_config.eos_token_id)))
         self.generation_config = GenerationConfig(
-            do_sample=True, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k or None,
+            do_sample=True, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,   # 0 stays 0 (off): None would let generate fill in 50
             min_p=args.min_p, repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_completion_length,
             suppress_tokens=audio_token_ids(processing_class, family_of(model).audio_tokens), eos_token_id=self.eos_ids,
             pad_token_id=processing_class.tokenizer.pad_token_id, **({} if args.use_vllm else args.generation_kwargs or {}))   # with vLLM they are its sampling fields
@@ -322,6 +344,31 @@ class GRPOTrainer(Trainer):
         quiet_console(self, "GRPO")
 
 def _as_list(x): return list(x) if isinstance(x, (list, tuple)) else [x]
+
+# %% ../nbs/05_grpo.ipynb #2c62e88a
+@patch
+def _prepare_reference(self:GRPOTrainer, ref):
+    "The frozen reference placed as the policy is: under DeepSpeed an engine of its own (ZeRO-3: partitioned, gathered per module call), else accelerate's evaluation-mode preparation."
+    if self.is_deepspeed_enabled: return prepare_deepspeed(ref, self.accelerator)   # TRL's helper, as TRL's trainer does
+    return self.accelerator.prepare_model(ref, evaluation_mode=True)
+
+def _fresh_accelerate_state(args):
+    "Forget accelerate's process-wide state when an earlier Trainer in this process (a warm-up) set it up without the DeepSpeed `args` ask for: accelerate keeps the first set-up, and ZeRO-3 would run without gathering its shards."
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedType
+    if args.deepspeed and AcceleratorState._shared_state and AcceleratorState().distributed_type != DistributedType.DEEPSPEED:
+        AcceleratorState._reset_state()
+
+# %% ../nbs/05_grpo.ipynb #1bd88cf6
+@contextlib.contextmanager
+def zero3_off():
+    "Inside: models are built and loaded whole, not partitioned, even under a DeepSpeed ZeRO-3 config; the switch is restored after."
+    from transformers.integrations import deepspeed as hf_ds
+    cfg = hf_ds._hf_deepspeed_config_weak_ref() if hf_ds._hf_deepspeed_config_weak_ref is not None else None
+    hf_ds.unset_hf_deepspeed_config()
+    try: yield
+    finally:
+        if cfg is not None: hf_ds.set_hf_deepspeed_config(cfg)
 
 # %% ../nbs/05_grpo.ipynb #1dcecddf
 def _tower_trains(model)->bool:

@@ -19,12 +19,12 @@ from .audio import load_audio, AudioError
 from .data import AQADataset, DataError, UsageError, cli_main, read_jsonl, tones_splits, write_jsonl
 from .models import audio_inputs, family_of, load_policy, tiny_model, unwrap
 from .eval import ENCODER_SECONDS, GenSettings, evaluate, merge_results, model_fingerprint, predict, read_predictions, score
-from .grpo import PolicyOptions, logger, quiet_console
+from .grpo import PolicyOptions, logger, quiet_console, zero3_off
 
 # %% auto #0
 __all__ = ['SFT_PRESETS', 'DEEPSPEED', 'COMMON_OPTIONS', 'main', 'SFTCollator', 'SFTTrainer', 'sft', 'validate_audio', 'prepare',
            'heldout', 'greedy_accuracy', 'StopAtAccuracy', 'WarmUp', 'warm_up', 'SFTArgs', 'SFTConfig', 'summary_line',
-           'sft_summary_text', 'run_sft', 'preset_parser', 'parse_sft_args']
+           'sft_summary_text', 'run_sft', 'log_layout', 'preset_parser', 'parse_sft_args']
 
 # %% ../nbs/06_sft.ipynb #72bd31dc
 class SFTCollator:
@@ -81,6 +81,7 @@ def sft(
     callbacks=None,              # Trainer callbacks
     desc:str="SFT",              # the progress bar's label
     resume_from_checkpoint=None, # a `checkpoint-<step>` folder to continue from
+    layout:str=None,             # a command's name: log the run's layout (`log_layout`) before training
     **policy_kwargs,             # passed on to `load_policy`
 )->Trainer:                      # the trainer, after training
     "Supervised fine-tuning on `<answer>` targets."
@@ -93,6 +94,7 @@ def sft(
     fam = family_of(model)
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=processor, callbacks=callbacks,
                          data_collator=SFTCollator(processor, fam.stop_tokens[0], fam.mask_key))
+    if layout: log_layout(layout, trainer)
     quiet_console(trainer, desc).train(resume_from_checkpoint=resume_from_checkpoint)   # a bar and the `r1aqa` logger, not raw log dicts
     return trainer
 
@@ -334,17 +336,33 @@ def run_sft(args:SFTArgs, cfg:SFTConfig)->dict:
     try: return _run_sft(args, cfg, out, ckpt, state, t0)
     finally: logger.removeHandler(log); log.close()
 
+def log_layout(name:str, trainer)->dict:
+    "How a run is laid out (processes, distributed type, ZeRO stage): a `setup` line in train.log, and on the console when it is more than one plain process."
+    acc = trainer.accelerator
+    ds = acc.state.deepspeed_plugin if trainer.is_deepspeed_enabled else None
+    layout = dict(stage="setup", processes=acc.num_processes, distributed=acc.distributed_type.value, zero_stage=ds.zero_stage if ds else None)
+    if acc.is_main_process:
+        logger.info(json.dumps(layout))
+        if acc.num_processes > 1 or ds:
+            print(f"{name}: {acc.num_processes} process(es), {acc.distributed_type.value}" + (f", ZeRO stage {ds.zero_stage}" if ds else ""))
+    return layout
+
+def _trained(trainer, out:Path):
+    "What to score after training: the saved `final` under DeepSpeed (ZeRO-3's model in memory is partitioned), else the model in memory."
+    if trainer.is_deepspeed_enabled: return str(out/"final")
+    return trainer.accelerator.unwrap_model(trainer.model).eval(), trainer.processing_class
+
 def _run_sft(args, cfg, out, ckpt, state, t0)->dict:
-    with state.main_process_first(): model_path, records, eval_data = prepare(args, out, cfg.family, "r1aqa_sft")
+    with state.main_process_first(), zero3_off(): model_path, records, eval_data = prepare(args, out, cfg.family, "r1aqa_sft")
     if args.validate: validate_audio(records, args.train_data, report=print if state.is_main_process else lambda m: None)
     before = after = None
-    if eval_data and state.is_main_process: before = heldout(model_path, eval_data, out/"eval-before", args, cfg.family).accuracy
+    if eval_data and state.is_main_process:   # one process, whole models: outside ZeRO-3's partitioning
+        with zero3_off(): before = heldout(model_path, eval_data, out/"eval-before", args, cfg.family).accuracy
     state.wait_for_everyone()
-    trainer = sft(model_path, AQADataset(records), cfg, mode=cfg.mode, resume_from_checkpoint=ckpt, **cfg.policy_kwargs())
+    trainer = sft(model_path, AQADataset(records), cfg, mode=cfg.mode, resume_from_checkpoint=ckpt, layout="r1aqa_sft", **cfg.policy_kwargs())
     trainer.save_model(str(out/"final"))
     if eval_data and state.is_main_process:
-        model = trainer.accelerator.unwrap_model(trainer.model).eval()
-        after = heldout((model, trainer.processing_class), eval_data, out/"eval-after", args).accuracy
+        with zero3_off(): after = heldout(_trained(trainer, out), eval_data, out/"eval-after", args, cfg.family).accuracy
     summary = dict(preset=args.preset, mode=cfg.mode, steps=trainer.state.global_step, before=before, after=after,
                    seconds=round(time.time() - t0, 1), final=str(out/"final"))
     if state.is_main_process:

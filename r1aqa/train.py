@@ -19,9 +19,9 @@ from .data import AQADataset, UsageError, cli_main
 from fastcore.script import call_parse, store_true
 from .models import _bnb_config, get_family
 from .rewards import REWARD_SETS
-from .grpo import GRPOConfig, GRPOTrainer, PolicyOptions, TRL_OPTIONS, logger
+from .grpo import GRPOConfig, GRPOTrainer, PolicyOptions, TRL_OPTIONS, logger, zero3_off
 from .serve import VLLMServer, VLLMError, VLLM_TINY, vllm_checkpoint
-from .sft import (COMMON_OPTIONS, SFTArgs, heldout, prepare, preset_parser, summary_line, validate_audio, warm_up,
+from .sft import (COMMON_OPTIONS, SFTArgs, _trained, heldout, log_layout, prepare, preset_parser, summary_line, validate_audio, warm_up,
                        _check_inputs, _config, _deepspeed_argv, _start, _step)
 
 # %% auto #0
@@ -234,21 +234,24 @@ def train(run:RunArgs, cfg:GRPOConfig)->dict:
     finally: logger.removeHandler(log); log.close()
 
 def _train(run, cfg, out, ckpt, done, state, t0)->dict:
-    with state.main_process_first(): model_path, records, eval_data = prepare(run, out, cfg.family, tiny=VLLM_TINY if cfg.use_vllm or run.tiny_for_vllm else None)
+    with state.main_process_first(), zero3_off(): model_path, records, eval_data = prepare(run, out, cfg.family, tiny=VLLM_TINY if cfg.use_vllm or run.tiny_for_vllm else None)
     if run.validate: validate_audio(records, run.train_data, report=print if state.is_main_process else lambda m: None)
-    if run.sft_steps: model_path = warm_up(model_path, records, run, out, cfg.seed, cfg.family)   # data-parallel, like GRPO
+    if run.sft_steps:   # data-parallel, like GRPO; whole models even under ZeRO-3 (a demo-sized step)
+        with zero3_off(): model_path = warm_up(model_path, records, run, out, cfg.seed, cfg.family)
     before = after = None
-    if eval_data and state.is_main_process: before = heldout(model_path, eval_data, out/"eval-before", run, cfg.family).accuracy
+    if eval_data and state.is_main_process:
+        with zero3_off(): before = heldout(model_path, eval_data, out/"eval-before", run, cfg.family).accuracy
     state.wait_for_everyone()
     with _run_server(run, cfg, model_path, out, state, done) as srv:
         trainer = GRPOTrainer(model_path, REWARD_SETS[run.rewards], args=cfg, train_dataset=AQADataset(records, think=cfg.think))
         if srv is not None: trainer.vllm.server = srv   # its exit code and log go into a failed request's error
+        log_layout("r1aqa_train", trainer)
         if done:   # killed after its last checkpoint: nothing left to train, only to finish
             trainer._load_from_checkpoint(ckpt); trainer.state = TrainerState.load_from_json(str(Path(ckpt)/"trainer_state.json"))
         else: trainer.train(resume_from_checkpoint=ckpt)
     trainer.save_model(str(out/"final"))
-    if eval_data and state.is_main_process:
-        after = heldout((trainer.accelerator.unwrap_model(trainer.model), trainer.processing_class), eval_data, out/"eval-after", run).accuracy
+    if eval_data and state.is_main_process:   # under DeepSpeed the saved model, whole: ZeRO-3's in-memory one is partitioned
+        with zero3_off(): after = heldout(_trained(trainer, out), eval_data, out/"eval-after", run, cfg.family).accuracy
     summary = dict(preset=run.preset, steps=trainer.state.global_step, before=before, after=after, seconds=round(time.time() - t0, 1),
                    plot=str(out/"training.png"), final=str(out/"final"))
     if state.is_main_process:
