@@ -20,6 +20,7 @@ from .eval import GenSettings, evaluate
 from .grpo import GRPOConfig, GRPOTrainer
 from .models import get_family
 from .rewards import REWARD_SETS
+from .serve import VLLM_TINY, VLLMServer
 from .train import PRESETS, PUBLISHED, _gib, memory_estimate, meta_model
 
 # %% auto #0
@@ -33,6 +34,7 @@ def random_checkpoint(
     hub_id:str,        # a key of `PUBLISHED`
     path:str|Path,     # the folder to write
     tiny:bool=False,   # keep the family's tiny sizes (a CPU test of the same code)
+    tiny_sizes:dict|None=None, # with `tiny`: sizes the tiny builder changes (`VLLM_TINY` for a vLLM server on a CPU)
     device:str="cpu",  # where to build the weights
     dtype=torch.bfloat16, # their dtype
 )->Path:               # `path`, a checkpoint `load_policy` reads
@@ -40,7 +42,7 @@ def random_checkpoint(
     if hub_id not in PUBLISHED: raise UsageError(f"{hub_id}: no published sizes here; known: {', '.join(PUBLISHED)}")
     name, sizes = PUBLISHED[hub_id]
     family, path = get_family(name), Path(path)
-    src = family.tiny(path/"_tiny", **(dict(layout="thinker") if name in _OMNI else {}))
+    src = family.tiny(path/"_tiny", **(dict(layout="thinker") if name in _OMNI else {}), **(tiny_sizes or {} if tiny else {}))
     cfg = family.model_class.config_class.from_pretrained(src).to_dict()
     if not tiny:
         for part, kw in sizes.items(): cfg[part] = {**cfg[part], **kw}
@@ -112,12 +114,13 @@ def check_preset(
     out:str|Path,        # a scratch folder
     steps:int=3,         # GRPO steps
     eval_items:int=8,    # clips evaluated afterwards
+    vllm_url:str|None=None, # sample through this vLLM server (serving `checkpoint`) instead of HF `generate`
     **overrides,         # GRPOConfig fields to change (the CPU test shrinks the run)
 )->dict:                 # seconds per step by part, peak GiB, evaluation items/s
     "Train `steps` GRPO steps of `preset` from `checkpoint`, evaluate `eval_items` clips, and report time and memory."
     out = Path(out)
     grpo = {**PRESETS[preset]["grpo"], "output_dir": str(out/"run"), "max_steps": steps, "save_strategy": "no", "report_to": "none",
-            "logging_steps": 1, "disable_tqdm": True, **overrides}
+            "logging_steps": 1, "disable_tqdm": True, **(dict(use_vllm=True, vllm_server_base_url=vllm_url) if vllm_url else {}), **overrides}
     cfg = GRPOConfig(**grpo)
     if torch.cuda.is_available(): torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
     trainer = TimedGRPOTrainer(str(checkpoint), REWARD_SETS[PRESETS[preset]["run"]["rewards"]], args=cfg, train_dataset=AQADataset(records))
@@ -126,14 +129,16 @@ def check_preset(
     train_peak = _peak()
     later = clock.steps[1:] or clock.steps
     per = {k: statistics.median(s[k] for s in later) for k in later[0]}
+    diffs = [l["sampling/logp_diff_max"] for l in trainer.state.log_history if "sampling/logp_diff_max" in l]   # vLLM's log-probs against the policy's
     model = trainer.accelerator.unwrap_model(trainer.model).eval()
     data = write_jsonl(records[:eval_items], out/"eval.jsonl")
     if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
     t = _now()
     rep = evaluate((model, trainer.processing_class), data, out/"eval", gen=GenSettings(max_new_tokens=cfg.max_completion_length), quiet=True)
     secs = _now() - t
-    result = dict(preset=preset, steps=len(clock.steps), seconds=per, first_step=clock.steps[0]["step"],
-                  peak_gib=train_peak, eval_peak_gib=_peak(), eval_items=rep.n_records, eval_items_per_s=rep.n_records / secs)
+    result = dict(preset=preset, sampler="vllm" if vllm_url else "hf", steps=len(clock.steps), seconds=per, first_step=clock.steps[0]["step"],
+                  peak_gib=train_peak, eval_peak_gib=_peak(), eval_items=rep.n_records, eval_items_per_s=rep.n_records / secs,
+                  logp_diff_max=max(diffs) if diffs else None)
     del trainer, model
     if torch.cuda.is_available(): torch.cuda.empty_cache()
     return result
@@ -160,8 +165,10 @@ def gpu_check(
     eval_items:int=8,    # clips evaluated per preset
     tiny:bool=False,     # the families' tiny sizes (on a CPU: a test of this code)
     report=print,        # gets each line of the table
+    vllm:bool=False,     # also run each preset with rollouts through a vLLM server (Qwen2-Audio presets)
+    vllm_python=None,    # with `vllm`: the vLLM environment's python (None: $R1AQA_VLLM_PYTHON)
     **overrides,         # GRPOConfig fields to change for every preset
-)->list[dict]:           # one result per preset, with `skipped` for those that could not run
+)->list[dict]:           # one result per preset and sampler, with `skipped` for those that could not run
     "Run each preset's model (random weights) for a few GRPO steps and an evaluation batch; compare peak memory with the plan."
     if bad := [p for p in presets if p not in GPU_PRESETS]: raise UsageError(f"--presets: {', '.join(bad)}: choose from {', '.join(GPU_PRESETS)}")
     out = Path(out) if out else Path(tempfile.mkdtemp(prefix="r1aqa-gpu-check-"))
@@ -169,16 +176,28 @@ def gpu_check(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     records = noise_records(max(eval_items, 16), out/"clips")
     plans = {p: _fits(p, tiny, out) for p in presets}
-    results, built = [], {}
-    for i, p in enumerate(presets):
-        hub, (plan, why) = PRESETS[p]["run"]["model"], plans[p]
-        if why: r = dict(preset=p, plan_gib=plan, skipped=why)
-        else:
-            if hub not in built: built[hub] = random_checkpoint(hub, out/"models"/hub.replace("/", "--"), tiny=tiny, device=device)
-            r = dict(check_preset(p, built[hub], records, out/p, steps=steps, eval_items=eval_items, **overrides), plan_gib=plan)
-            if not any(PRESETS[q]["run"]["model"] == hub and not plans[q][1] for q in presets[i+1:]): shutil.rmtree(built.pop(hub))
+    results, built, servers = [], {}, {}
+    def done(r):
         results.append(r)
         with open(out/"results.jsonl", "a") as f: f.write(json.dumps(r) + "\n")
+    try:
+        for i, p in enumerate(presets):
+            hub, (plan, why) = PRESETS[p]["run"]["model"], plans[p]
+            if why: done(dict(preset=p, plan_gib=plan, skipped=why)); continue
+            if hub not in built:
+                built[hub] = random_checkpoint(hub, out/"models"/hub.replace("/", "--"), tiny=tiny, device=device, tiny_sizes=VLLM_TINY if vllm else None)
+            done(dict(check_preset(p, built[hub], records, out/p, steps=steps, eval_items=eval_items, **overrides), plan_gib=plan))
+            if vllm and PUBLISHED[hub][0] in _OMNI:   # vLLM reads Omni checkpoints in the whole model's layout; this one is the thinker's
+                done(dict(preset=p, sampler="vllm", plan_gib=plan, skipped="vLLM serves Omni models in the hub's whole-model layout; this check writes the thinker's"))
+            elif vllm:
+                if hub not in servers: servers[hub] = VLLMServer(built[hub], python=vllm_python, log=out/"vllm.log").start()
+                done(dict(check_preset(p, built[hub], records, out/f"{p}-vllm", steps=steps, eval_items=eval_items,
+                                       vllm_url=servers[hub].url, **overrides), plan_gib=plan))
+            if not any(PRESETS[q]["run"]["model"] == hub and not plans[q][1] for q in presets[i+1:]):   # its last preset
+                if hub in servers: servers.pop(hub).stop()
+                shutil.rmtree(built.pop(hub))
+    finally:
+        for s in servers.values(): s.stop()
     for line in check_table(results, tiny): report(line)
     return results
 
@@ -186,11 +205,11 @@ def check_table(results:list[dict], tiny:bool=False)->list[str]:
     "The results as lines of a table: seconds per step by part, peak GiB against the plan, evaluation items/s."
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     lines = [f"r1aqa_gpu_check on {gpu}" + (" (tiny sizes: the plan's figures are for the published ones)" if tiny else ""),
-             f"{'preset':16} {'s/step':>7} {'rollout':>7} {'scoring':>7} {'loss':>7} {'optim':>7} {'peak GiB':>9} {'plan GiB':>9} {'eval/s':>7}"]
+             f"{'preset':16} {'sampler':7} {'s/step':>7} {'rollout':>7} {'scoring':>7} {'loss':>7} {'optim':>7} {'peak GiB':>9} {'plan GiB':>9} {'eval/s':>7}"]
     for r in results:
-        if "skipped" in r: lines.append(f"{r['preset']:16} skipped: {r['skipped']}"); continue
+        if "skipped" in r: lines.append(f"{r['preset']:16} {r.get('sampler', ''):7} skipped: {r['skipped']}"); continue
         s, pk = r["seconds"], "n/a" if r["peak_gib"] is None else f"{r['peak_gib']:.2f}"
-        lines.append(f"{r['preset']:16} {s['step']:7.2f} {s['rollout']:7.2f} {s['scoring']:7.2f} {s['loss']:7.2f} {s['optimizer']:7.2f} "
+        lines.append(f"{r['preset']:16} {r['sampler']:7} {s['step']:7.2f} {s['rollout']:7.2f} {s['scoring']:7.2f} {s['loss']:7.2f} {s['optimizer']:7.2f} "
                      f"{pk:>9} {r['plan_gib']:9.2f} {r['eval_items_per_s']:7.2f}")
     return lines
 
@@ -202,9 +221,11 @@ def r1aqa_gpu_check(
     steps:int=3,                       # GRPO steps per preset
     eval_items:int=8,                  # clips evaluated per preset
     tiny:store_true=False,             # the families' tiny sizes: a CPU test of this command
+    vllm:store_true=False,             # also run each preset with rollouts through a vLLM server (HF generate against vLLM)
+    vllm_python:str=None,              # with --vllm: the vLLM environment's python (default: $R1AQA_VLLM_PYTHON)
 ):
     "Measure each GPU preset on random weights: seconds per GRPO step, peak GPU memory against the plan, evaluation items/s."
-    gpu_check([p.strip() for p in presets.split(",") if p.strip()], out, steps, eval_items, tiny,
+    gpu_check([p.strip() for p in presets.split(",") if p.strip()], out, steps, eval_items, tiny, vllm=vllm, vllm_python=vllm_python,
               **(dict(bf16=False) if not torch.cuda.is_available() else {}))
 
 main = cli_main("r1aqa_gpu_check", r1aqa_gpu_check)

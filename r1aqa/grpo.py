@@ -421,6 +421,7 @@ def _generate_and_score(self:GRPOTrainer, inputs:list[dict])->Rollout:
     sampled = self._vllm_sample(inputs) if self.vllm is not None else None   # (ids, vLLM's log-probs), or None: HF generate
     with warnings.catch_warnings():   # trl reads `is_gradient_checkpointing`, deprecated in transformers 5 (a FutureWarning per step)
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        warnings.filterwarnings("ignore", "`gradient_checkpointing_(enable|disable)` is deprecated", FutureWarning)   # and calls these, with checkpointing on
         with unwrap_model_for_generation(self.model_wrapped, self.accelerator) as m:
             hidden, lens = encode_audio(m, enc.input_features, enc.feature_attention_mask)
             embeds = merge_audio(m, enc.input_ids, hidden, lens)
