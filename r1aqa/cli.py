@@ -4,16 +4,16 @@
 
 # %% ../nbs/00_cli.ipynb #8d9fbce1
 from __future__ import annotations
-import argparse, contextlib, hashlib, importlib, importlib.metadata, json, logging, os, re, sys, warnings
+import argparse, contextlib, hashlib, importlib, importlib.metadata, importlib.util, json, logging, os, re, sys, warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 from fastcore.script import anno_parser
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'prepare_avqa', 'r1aqa_train', 'r1aqa_sft', 'r1aqa_eval', 'r1aqa_plan', 'r1aqa_vllm', 'r1aqa_gpu_check',
-           'COMMON_OPTIONS', 'DEEPSPEED', 'UsageError', 'user_error', 'run_command', 'quiet', 'end_process_group',
-           'underscored', 'options_key', 'record_options', 'cli_main', 'light_answer', 'entry_point', 'preset_parser',
-           'check_config', 'deepspeed_argv']
+__all__ = ['USER_ERRORS', 'scripts', 'COMMON_OPTIONS', 'DEEPSPEED', 'UsageError', 'user_error', 'run_command', 'quiet',
+           'end_process_group', 'underscored', 'options_key', 'record_options', 'cli_main', 'light_answer',
+           'entry_point', 'preset_parser', 'check_config', 'deepspeed_argv']
 
 # %% ../nbs/00_cli.ipynb #3afde9bd
 class UsageError(ValueError):
@@ -52,6 +52,11 @@ class _TalkerIds(logging.Filter):
     # 8,448-token codec vocabulary and warns seven times; r1aqa trains and evaluates the thinker and never builds the talker.
     def filter(self, record): return not re.match(r"Model config: (tts_text|vision|audio)_(start|end|pad)_token_id must be", record.getMessage())
 
+# %% ../nbs/00_cli.ipynb #b6db2ac1
+class _ErrorsOnly(logging.Filter):
+    "Let errors through, nothing below them."
+    def filter(self, record): return record.levelno >= logging.ERROR
+
 # %% ../nbs/00_cli.ipynb #834eb21b
 _QUIET_LOGGERS = ("bitsandbytes.backends.cpu.ops",   # the optional hub kernel it cannot fetch offline; its built-in one is the one we want
                   "DeepSpeed")                        # "Setting accelerator to CPU": the only accelerator there is
@@ -59,7 +64,9 @@ _QUIET_WARNINGS = (r"`is_gradient_checkpointing` is deprecated", r"`gradient_che
 
 def quiet():
     "Switch off the libraries' console noise (progress bars, known warnings); idempotent, imports nothing."
-    for name in _QUIET_LOGGERS: logging.getLogger(name).setLevel(logging.ERROR)
+    for name in _QUIET_LOGGERS:   # a filter, not a level: DeepSpeed resets its logger's level when it is imported
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _ErrorsOnly) for f in log.filters): log.addFilter(_ErrorsOnly())
     cfg = logging.getLogger("transformers.configuration_utils")
     if not any(isinstance(f, _TalkerIds) for f in cfg.filters): cfg.addFilter(_TalkerIds())
     for pattern in _QUIET_WARNINGS: warnings.filterwarnings("ignore", pattern, FutureWarning)
@@ -85,7 +92,7 @@ def _cache_dir()->Path: return Path(os.environ.get("R1AQA_CACHE", "~/.cache/r1aq
 
 def options_key()->str:
     "What a command's options depend on: r1aqa's sources and the versions of the libraries whose options it lists."
-    here = Path(__file__).parent
+    here = Path(importlib.util.find_spec("r1aqa").origin).parent   # the installed package, without importing it
     parts = [f"{p.name}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in sorted(here.glob("*.py"))]
     for pkg in ("transformers", "trl", "peft", "accelerate"):
         try: parts.append(f"{pkg}=={importlib.metadata.version(pkg)}")
@@ -176,13 +183,15 @@ def entry_point(
     return main
 
 # %% ../nbs/00_cli.ipynb #5c2f1c80
-prepare_avqa = entry_point("prepare_avqa", "r1aqa.data:prepare_avqa_main")
-r1aqa_train = entry_point("r1aqa_train", "r1aqa.train:main")
-r1aqa_sft = entry_point("r1aqa_sft", "r1aqa.sft:main")
-r1aqa_eval = entry_point("r1aqa_eval", "r1aqa.eval:main")
-r1aqa_plan = entry_point("r1aqa_plan", "r1aqa.plan:main")
-r1aqa_vllm = entry_point("r1aqa_vllm", "r1aqa.serve:main")
-r1aqa_gpu_check = entry_point("r1aqa_gpu_check", "r1aqa.gpucheck:main")
+scripts = SimpleNamespace(   # the console scripts `settings.ini` names, e.g. `r1aqa_train=r1aqa.cli:scripts.r1aqa_train`
+    prepare_avqa=entry_point("prepare_avqa", "r1aqa.data:prepare_avqa_main"),
+    r1aqa_train=entry_point("r1aqa_train", "r1aqa.train:main"),
+    r1aqa_sft=entry_point("r1aqa_sft", "r1aqa.sft:main"),
+    r1aqa_eval=entry_point("r1aqa_eval", "r1aqa.eval:main"),
+    r1aqa_plan=entry_point("r1aqa_plan", "r1aqa.plan:main"),
+    r1aqa_vllm=entry_point("r1aqa_vllm", "r1aqa.serve:main"),
+    r1aqa_gpu_check=entry_point("r1aqa_gpu_check", "r1aqa.gpucheck:main"),
+)
 
 # %% ../nbs/00_cli.ipynb #a5a168da
 COMMON_OPTIONS = ("output_dir", "learning_rate", "lr_scheduler_type", "warmup_steps", "max_steps", "num_train_epochs", "weight_decay",
@@ -214,7 +223,7 @@ def preset_parser(
     _add_debug(parser)
     full = parser.format_help()
     if known.help_all: parser.parse_args(["--help"])
-    hidden = [a for a in parser._actions if a.dest not in set(shown) | {"help"} and a.help != argparse.SUPPRESS]
+    hidden = [a for a in parser._actions if a.dest not in set(shown) | {"help", "debug"} and a.help != argparse.SUPPRESS]
     for a in hidden: a.help = argparse.SUPPRESS
     parser.epilog = f"{len({a.dest for a in hidden})} more options of {more}: {name} --help-all"
     for key in {known.preset, known.preset if "--preset" in argv else None}: record_options(name, parser, key, full)   # None: what no --preset shows

@@ -5,19 +5,19 @@ import ast, json, re, statistics, sys
 from pathlib import Path
 
 root = Path(__file__).resolve().parents[1]
-NOISE = re.compile(r"(/tmp/|/var/folders/|/root/|/home/\w+/|Warning|warn\(|\d+%\|)")
+NOISE = re.compile(r"(/tmp/|/var/folders/|/root/|/home/\w+/|Warning|WARNING|warn\(|\d+%\|)")
 
 def directives(src:str)->set:
     return {l[3:].strip().split()[0] for l in src.splitlines() if l.startswith("#| ") and len(l) > 3}
 
-def definitions(src:str)->list[str]:
-    "Top-level names a cell defines: functions, classes, and assignments (`__all__` and `_`-only names aside)."
+def definitions(src:str, constants:bool=False)->list[str]:
+    "Top-level functions and classes a cell defines (and, with `constants`, the names it assigns)."
     try: tree = ast.parse(src)
     except SyntaxError: return []
     out = []
     for n in tree.body:
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): out.append(n.name)
-        elif isinstance(n, (ast.Assign, ast.AnnAssign)):
+        elif constants and isinstance(n, (ast.Assign, ast.AnnAssign)):
             ts = n.targets if isinstance(n, ast.Assign) else [n.target]
             out += [t.id for t in ts if isinstance(t, ast.Name) and t.id not in ("__all__", "_")]
     return out
@@ -33,15 +33,14 @@ def main():
             src = "".join(c["source"]); d = directives(src)
             sizes.append(code_lines(src))
             if "export" in d or "exports" in d:
-                if not re.search(r"^\s*(from|import)\s", src, re.M) or definitions(src):
-                    if definitions(src): exp.append((f.name, code_lines(src), definitions(src)))
+                if definitions(src, constants=True): exp.append((f.name, code_lines(src), definitions(src)))
             for o in c.get("outputs", []):
                 text = "".join(o.get("text", "")) if o.get("output_type") == "stream" else "".join(o.get("data", {}).get("text/plain", ""))
                 if o.get("name") == "stderr": stderr += len(text.splitlines())
                 noise += [(f.name, l[:100]) for l in text.splitlines() if NOISE.search(l)]
     multi = [e for e in exp if len(e[2]) > 1]; long = [e for e in exp if e[1] > 30]
     q = statistics.quantiles(sizes, n=10)
-    print(f"export cells with definitions: {len(exp)}; defining more than one thing: {len(multi)} ({100*len(multi)/max(1,len(exp)):.0f}%); over 30 lines: {len(long)}")
+    print(f"export cells defining something: {len(exp)}; defining more than one function or class: {len(multi)} ({100*len(multi)/max(1,len(exp)):.0f}%); over 30 lines: {len(long)}")
     print(f"code cells: {len(sizes)}; lines per cell median {statistics.median(sizes):.0f}, p90 {q[-1]:.0f}")
     print(f"stored outputs: {stderr} stderr lines; {len(noise)} lines with a warning, progress bar or machine path")
     lib = root/"r1aqa"; cross, effects = [], []

@@ -6,7 +6,8 @@ import os, sys, time
 from pathlib import Path
 from execnb.nbio import read_nb, write_nb
 from execnb.shell import CaptureShell
-from nbdev.process import NBProcessor, FrontmatterProc
+from nbdev.process import NBProcessor
+from nbdev.frontmatter import FrontmatterProc
 from fastcore.xtras import working_directory
 
 def run(fn:Path)->float:
@@ -16,9 +17,13 @@ def run(fn:Path)->float:
         if cell.cell_type != "code": return True
         d = getattr(cell, "directives_", {}) or {}
         return d.get("eval:", [""])[0].lower() == "false" or bool(skip & d.keys())
+    def _run_fresh(cell):   # execnb keeps a cell's old outputs when it prints nothing now: clear them first
+        if _skip(cell): return True
+        cell.outputs, cell.execution_count = [], None
+        return False
     t0, sh = time.time(), CaptureShell(fn)
     with working_directory(fn.parent):
-        sh.run_all(nb, exc_stop=True, preproc=_skip)
+        sh.run_all(nb, exc_stop=True, preproc=_run_fresh)
     raw = read_nb(fn)   # write the new outputs into the notebook as it is on disk (directives and all)
     for c, new in zip(raw.cells, nb.cells):
         if c.cell_type == "code" and not _skip(new): c.outputs, c.execution_count = new.outputs, new.get("execution_count")
