@@ -4,46 +4,267 @@
 
 # %% ../nbs/00_cli.ipynb #8d9fbce1
 from __future__ import annotations
-import argparse, contextlib, hashlib, importlib, importlib.metadata, importlib.util, json, logging, os, re, sys, warnings
+import argparse, contextlib, errno, fcntl, hashlib, importlib, importlib.metadata, importlib.util, json, logging, os, re, shlex, shutil, socket
+import subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 from types import SimpleNamespace
 
+from fastcore.basics import patch
 from fastcore.script import anno_parser
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'scripts', 'COMMON_OPTIONS', 'DEEPSPEED', 'UsageError', 'user_error', 'run_command', 'quiet',
-           'end_process_group', 'underscored', 'options_key', 'record_options', 'cli_main', 'light_answer',
-           'entry_point', 'preset_parser', 'check_config', 'deepspeed_argv']
+__all__ = ['USER_ERRORS', 'LOCK_FILE', 'scripts', 'COMMON_OPTIONS', 'DEEPSPEED', 'UsageError', 'user_error', 'exit_status',
+           'Interrupted', 'with_options', 'StorageError', 'free_space', 'storage_error', 'run_command', 'writing',
+           'write_atomic', 'FolderInUse', 'OutputLock', 'small_disk', 'can_mount', 'quiet', 'end_process_group',
+           'underscored', 'options_key', 'record_options', 'cli_main', 'light_answer', 'entry_point', 'preset_parser',
+           'check_config', 'deepspeed_argv']
 
 # %% ../nbs/00_cli.ipynb #3afde9bd
 class UsageError(ValueError):
     "A command line that cannot work as given (a missing input, an option the chosen run ignores); the message says what to do."
 
 # %% ../nbs/00_cli.ipynb #ce75ffd0
-USER_ERRORS = [UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError]   # what a command reports in one line
+USER_ERRORS = {UsageError: 2, FileNotFoundError: 2, NotADirectoryError: 2, IsADirectoryError: 2, PermissionError: 2,
+               KeyboardInterrupt: 130}   # what a command reports in one line -> its exit status (Ctrl-C: 128 + SIGINT, as a shell says)
 
-def user_error(cls:type)->type:
-    "Register exception class `cls` as a user's mistake: a command reports it in one line (a class decorator)."
+def user_error(
+    cls:type|None=None,   # an exception class; None: a decorator that registers with `status`
+    status:int=2,         # the exit status a command ends with when `cls` stops it
+)->type:
+    "Register exception class `cls` as a user's mistake: a command reports it in one line and exits with `status` (a class decorator)."
+    if cls is None: return lambda c: user_error(c, status)
     if not (isinstance(cls, type) and issubclass(cls, BaseException)): raise TypeError(f"{cls!r} is not an exception class")
-    if cls not in USER_ERRORS: USER_ERRORS.append(cls)
+    USER_ERRORS[cls] = status
     return cls
 
+# %% ../nbs/00_cli.ipynb #efac58b6
+def exit_status(e:BaseException)->int|None:
+    "The exit status registered for `e`'s class or its nearest registered base class; None when `e` is not a user's mistake."
+    return next((USER_ERRORS[c] for c in type(e).__mro__ if c in USER_ERRORS), None)
+
+# %% ../nbs/00_cli.ipynb #99e422a6
+@user_error(status=130)
+class Interrupted(KeyboardInterrupt):
+    "Ctrl-C stopped a command: `done` says what was kept, `rerun` the options that continue it."
+    def __init__(self,
+                 done:str,               # what was finished and kept, and where
+                 rerun:dict|None=None):  # options to set on the command line to continue ({}: the same line); None: no such command
+        super().__init__(done)
+        self.done, self.rerun = done, rerun
+
+# %% ../nbs/00_cli.ipynb #f78b651d
+def with_options(
+    argv:list[str],   # a command line, without the command
+    options:dict,     # option -> value: a string, True for a bare flag, None to take the option out
+)->list[str]:         # `argv` with every one of `options` set
+    "`argv` with each of `options` set (replaced where given, added where not) or taken out; `--x-y` and `--x_y` are one option."
+    key = lambda a: "--" + a[2:].split("=", 1)[0].replace("-", "_") if a.startswith("--") else None
+    out = list(argv)
+    for opt, val in options.items():
+        i = next((j for j, a in enumerate(out) if key(a) == key(opt)), len(out))
+        if i < len(out): del out[i:i + (2 if "=" not in out[i] and i + 1 < len(out) and not out[i + 1].startswith("--") else 1)]
+        if val is not None: out[i:i] = [opt] if val is True else [opt, str(val)]
+    return out
+
+# %% ../nbs/00_cli.ipynb #60781468
+@user_error
+class StorageError(OSError):
+    "The disk refused a write: full, over quota or read-only; the message names the path (and a full disk's free space)."
+    def __init__(self, code:int, message:str, filename=None):
+        super().__init__(code, message)
+        self.filename = filename
+    def __str__(self): return self.strerror
+
+# %% ../nbs/00_cli.ipynb #dee4964e
+def free_space(path)->str|None:
+    "The space free on the file system holding `path` (or its nearest existing parent), e.g. '1.5 GiB'; None when unknown."
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent: p = p.parent
+    try: n = shutil.disk_usage(p).free
+    except OSError: return None
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB": return f"{n} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+
+# %% ../nbs/00_cli.ipynb #9f0bbe9b
+_SAYS = {"No space left on device": errno.ENOSPC, "os error 28": errno.ENOSPC, "StorageFull": errno.ENOSPC,
+         "Disk quota exceeded": errno.EDQUOT, "Read-only file system": errno.EROFS, "os error 30": errno.EROFS}
+_REFUSAL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system"}
+
+def storage_error(
+    e:BaseException,   # what a write raised
+    path=None,         # what was being written, when `e` does not say
+    hint:str="",       # what to do next, added to the message
+)->StorageError|None:  # None: not a refusal of the disk
+    "`e` as a `StorageError` when it means the disk refused a write (full, over quota, read-only); else None."
+    if isinstance(e, StorageError): return e
+    code = e.errno if isinstance(e, OSError) and e.errno in _REFUSAL else next((c for s, c in _SAYS.items() if s in str(e)), None)
+    if code is None and path is not None and re.search(r"unexpected pos|failed writing|write failed", str(e)) and \
+       shutil.disk_usage(next(p for p in [Path(path).absolute(), *Path(path).absolute().parents] if p.exists())).free < 2**20: code = errno.ENOSPC
+    if code is None: return None
+    where = getattr(e, "filename", None) or path
+    msg = f"{_REFUSAL[code]}: " + (f"cannot write {where}" if where else "a write failed")
+    if code == errno.ENOSPC and where: msg += f" ({free_space(where)} free on its file system)"
+    return StorageError(code, msg + (f"; {hint}" if hint else ""), where)
+
 # %% ../nbs/00_cli.ipynb #1f8a383c
+def _said(name:str, e:BaseException, argv:list[str])->str:
+    "What a command prints for user's mistake `e`: one line (more only when the message has more), and how to see the traceback."
+    if isinstance(e, KeyboardInterrupt):   # not a mistake: what was kept, and how to continue
+        if not isinstance(e, Interrupted): return f"{name}: interrupted"
+        rerun = "" if e.rerun is None else f"; to continue: {shlex.join([name, *with_options(argv, e.rerun)])}"
+        return f"{name}: interrupted: {e.done}{rerun}"
+    first, *rest = str(e).strip().split('\n')
+    return "\n".join([f"{name}: error: {first}", *(f"  {l}" for l in rest), "(--debug shows the traceback)"])
+
+# %% ../nbs/00_cli.ipynb #2889dcfa
 def run_command(
     name:str,                 # the command, as the user typed it
     main,                     # `main(argv)` does the work
     argv:list[str]|None=None, # the arguments; default `sys.argv[1:]`
 ):
-    "Run `main(argv)`; a user's mistake (`USER_ERRORS`) prints `name: error: ...` and exits 2; `--debug` re-raises it."
+    "Run `main(argv)`; a user's mistake (`USER_ERRORS`, a disk's refusal, Ctrl-C) prints one line and exits with its status; `--debug` re-raises it."
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = '--debug' in argv
     if debug: argv.remove('--debug')
     try: return main(argv)
-    except tuple(USER_ERRORS) as e:
-        if debug: raise
-        first, *rest = str(e).strip().split('\n')
-        print(f"{name}: error: {first}", *(f"  {l}" for l in rest), "(--debug shows the traceback)", sep='\n', file=sys.stderr)
-        raise SystemExit(2) from None
+    except (Exception, KeyboardInterrupt) as e:
+        err = e if exit_status(e) is not None else storage_error(e)
+        if debug or err is None: raise
+        print(_said(name, err, argv), file=sys.stderr)
+        raise SystemExit(exit_status(err)) from None
+
+# %% ../nbs/00_cli.ipynb #abd9152e
+@contextlib.contextmanager
+def writing(
+    path,          # the file or folder being written
+    hint:str="",   # what to do next, added to the message
+):
+    "Inside, an error that means the disk refused a write is a `StorageError` naming `path` (when the error does not name its file)."
+    try: yield
+    except Exception as e:
+        if (s := storage_error(e, path, hint)) is None or s is e: raise
+        raise s from e
+
+# %% ../nbs/00_cli.ipynb #ef3a48b1
+def write_atomic(
+    path,             # the file to write
+    data:str|bytes,   # its whole content (text is written as UTF-8)
+)->Path:
+    "Write `data` to `path` whole or not at all: a temporary file beside it, flushed to disk, renamed over it."
+    path = Path(path); tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with writing(path):
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data.encode() if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True); raise
+    return path
+
+# %% ../nbs/00_cli.ipynb #48bf94d3
+LOCK_FILE = ".r1aqa.lock"   # in an output folder while a run writes into it
+
+@user_error
+class FolderInUse(RuntimeError):
+    "Another run is writing into the same output folder; the message names it (PID, host, command)."
+
+# %% ../nbs/00_cli.ipynb #1931b8fb
+class OutputLock:
+    "One writer per output folder: `with OutputLock(folder, command):` holds a lock file naming this process; a second writer is refused."
+    def __init__(self,
+                 folder,                  # the output folder (made if it is not there)
+                 command:str|None=None):  # what holds it, for the message a second run prints (None: this process's command line)
+        self.folder, self.fd = Path(folder), None
+        self.path = self.folder/LOCK_FILE
+        self.command = command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300]
+    def __enter__(self): return self.acquire()
+    def __exit__(self, *exc): self.release()
+
+# %% ../nbs/00_cli.ipynb #ba71db38
+def _owner(fd:int)->dict:
+    "The owner recorded in the open lock file `fd` ({} when it is empty or unreadable)."
+    try: return json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError): return {}
+
+# %% ../nbs/00_cli.ipynb #274b24c1
+def _who(owner:dict)->str:
+    "An owner as a message names it."
+    if not owner: return "another process (which has not yet written its name)"
+    return f"{owner.get('command', '?')} (process {owner.get('pid', '?')} on {owner.get('host', '?')}, since {owner.get('started', '?')})"
+
+# %% ../nbs/00_cli.ipynb #48006499
+def _is_file(fd:int, path)->bool:
+    "Whether open file `fd` is the file at `path` now (not one removed, or replaced, since it was opened)."
+    try: s, f = os.stat(path), os.fstat(fd)
+    except FileNotFoundError: return False
+    return (s.st_dev, s.st_ino) == (f.st_dev, f.st_ino)
+
+# %% ../nbs/00_cli.ipynb #a4b24f4f
+@patch
+def acquire(self:OutputLock)->OutputLock:
+    "Lock the folder for this process; `FolderInUse` naming the owner when another process holds it."
+    if self.folder.exists() and not self.folder.is_dir(): raise UsageError(f"{self.folder}: a file, not a folder")
+    with writing(self.path):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = _owner(fd); os.close(fd)
+                raise FolderInUse(f"{self.folder} is in use by {_who(owner)}; wait for it to end, or write to another folder") from None
+            if _is_file(fd, self.path): break
+            os.close(fd)   # released and removed in between: lock the file that is there now
+        try: self._take_over(fd)
+        except BaseException: os.close(fd); raise
+    self.fd = fd
+    return self
+
+# %% ../nbs/00_cli.ipynb #8711647e
+@patch
+def _take_over(self:OutputLock, fd:int):
+    "Record this process in the locked file `fd`, after checking what an earlier owner left there."
+    me = dict(pid=os.getpid(), host=socket.gethostname(), command=self.command, started=time.strftime("%Y-%m-%d %H:%M:%S"))
+    old = _owner(fd)
+    if old.get("host") not in (None, me["host"]):
+        raise FolderInUse(f"{self.folder} is locked by {_who(old)}; if that process no longer runs, delete {self.path}")
+    if old and old.get("pid") != me["pid"]:
+        print(f"note: {self.folder}: taking over the lock of {_who(old)}, which no longer runs", file=sys.stderr)
+    data = json.dumps(me).encode()
+    os.ftruncate(fd, 0); os.pwrite(fd, data, 0); os.fsync(fd)
+
+# %% ../nbs/00_cli.ipynb #a6ceb4ec
+@patch
+def release(self:OutputLock):
+    "Remove the lock file and release the lock (closing the file releases it); idempotent."
+    if self.fd is None: return
+    try:
+        if _is_file(self.fd, self.path): self.path.unlink()
+    except OSError: pass   # a read-only or vanished folder: closing still releases the lock
+    finally: os.close(self.fd); self.fd = None
+
+# %% ../nbs/00_cli.ipynb #cec078db
+@contextlib.contextmanager
+def small_disk(
+    size:int,                # bytes (a tmpfs rounds up to whole pages)
+    read_only:bool=False,    # mount it read-only
+):                           # yields the mounted folder
+    "A fresh tmpfs of `size` bytes mounted on a temporary folder, unmounted and removed afterwards; needs the right to mount."
+    d = Path(tempfile.mkdtemp(prefix="r1aqa-disk-"))
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}" + (",ro" if read_only else ""), "r1aqa-test", str(d)], capture_output=True, text=True)
+    if r.returncode: d.rmdir(); raise PermissionError(errno.EPERM, f"cannot mount a tmpfs here ({r.stderr.strip()})", str(d))
+    try: yield d
+    finally:
+        subprocess.run(["umount", "--lazy", str(d)], capture_output=True)   # lazy: detached even while a file on it is open
+        d.rmdir()
+
+# %% ../nbs/00_cli.ipynb #7799fe59
+def can_mount()->bool:
+    "Whether this process may mount a tmpfs (root with the right to mount), for `small_disk`."
+    if os.geteuid() != 0 or not shutil.which("mount"): return False
+    try:
+        with small_disk(4096): return True
+    except OSError: return False
 
 # %% ../nbs/00_cli.ipynb #0b5bf6d9
 class _TalkerIds(logging.Filter):
@@ -90,6 +311,7 @@ def underscored(argv:list[str])->list[str]:
 # %% ../nbs/00_cli.ipynb #0b9a6698
 def _cache_dir()->Path: return Path(os.environ.get("R1AQA_CACHE", "~/.cache/r1aqa")).expanduser()/"cli"
 
+# %% ../nbs/00_cli.ipynb #d9a08ee5
 def options_key()->str:
     "What a command's options depend on: r1aqa's sources and the versions of the libraries whose options it lists."
     here = Path(importlib.util.find_spec("r1aqa").origin).parent   # the installed package, without importing it
@@ -123,6 +345,7 @@ def _add_debug(parser:argparse.ArgumentParser):
     if "--debug" not in parser._option_string_actions:
         parser.add_argument("--debug", action="store_true", help="show the traceback of an error (every error names this option)")
 
+# %% ../nbs/00_cli.ipynb #428aa604
 def cli_main(
     name:str,   # the command's name
     func,       # a `call_parse` function; or, with `parse`, what runs the parsed settings
@@ -149,6 +372,7 @@ def _given_options(argv:list[str])->list[str]:
     "The option names in `argv` (`--x`, `--x=1`), dashes made underscores."
     return [a.split("=", 1)[0] for a in underscored(argv) if a.startswith("--") and len(a) > 2]
 
+# %% ../nbs/00_cli.ipynb #e54239e5
 def light_answer(name:str, argv:list[str])->tuple[int, str]|None:
     "What `name argv` answers without importing the command, from its current record: (exit status, text), or None to run it."
     f = _cache_dir()/f"{name}.json"
@@ -201,6 +425,7 @@ COMMON_OPTIONS = ("output_dir", "learning_rate", "lr_scheduler_type", "warmup_st
 # %% ../nbs/00_cli.ipynb #124cba2d
 def _usage(message:str): raise UsageError(f"{message} (--help lists the options)")
 
+# %% ../nbs/00_cli.ipynb #440e438b
 def preset_parser(
     name:str,           # the command
     presets:dict,       # preset name -> {part: {field: value}}

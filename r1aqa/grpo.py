@@ -22,7 +22,7 @@ from .families import family_of, unwrap
 from .models import load_policy, load_reference, audio_inputs, audio_token_ids, encode_audio, merge_audio
 from .rewards import compute_rewards, reward_name, reward_metrics
 from .serve import VLLMClient, VLLMError, openai_messages, vllm_weights
-from .run import PolicyOptions, quiet_console, fresh_accelerate_state, load_full_checkpoint
+from .run import CompleteCheckpoints, PolicyOptions, quiet_console, fresh_accelerate_state, load_full_checkpoint
 
 # %% auto #0
 __all__ = ['LOSS_TYPES', 'IS_MODES', 'TRL_OPTIONS', 'group_advantages', 'completion_mask', 'truncated', 'kl_k3',
@@ -263,8 +263,8 @@ def policy_and_reference(
     return model, processing_class, ref_model
 
 # %% ../nbs/11_grpo.ipynb #1c83cff2
-class GRPOTrainer(Trainer):
-    "GRPO for audio-language models: shared-audio rollouts, TRL's reward contract and loss variants, on `transformers.Trainer`."
+class GRPOTrainer(CompleteCheckpoints, Trainer):
+    "GRPO for audio-language models: shared-audio rollouts, TRL's reward contract and loss variants, on `transformers.Trainer`; each checkpoint is marked complete (`CompleteCheckpoints`)."
     def __init__(self,
                  model,                      # checkpoint path, or a loaded policy (then pass `processing_class`)
                  reward_funcs,               # a reward function or a list of them (TRL's contract)

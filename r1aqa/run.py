@@ -28,8 +28,9 @@ from .tiny import tiny_model
 # %% auto #0
 __all__ = ['logger', 'gloo_without_accelerator', 'PolicyOptions', 'MetricsBar', 'quiet_console', 'zero3_off',
            'fresh_accelerate_state', 'RunArgs', 'check_inputs', 'parse_run_args', 'validate_audio', 'reuse_stage',
-           'stage_made', 'prepare', 'heldout', 'checkpoint_step', 'reached_end', 'run_start', 'finished_summary',
-           'load_full_checkpoint', 'RunState', 'train_log', 'log_layout', 'trained_model', 'summary_line', 'run_stages']
+           'stage_made', 'prepare', 'heldout', 'mark_complete', 'CompleteCheckpoints', 'complete_checkpoint',
+           'checkpoint_step', 'reached_end', 'run_start', 'finished_summary', 'load_full_checkpoint', 'RunState',
+           'train_log', 'log_layout', 'trained_model', 'summary_line', 'run_stages']
 
 # %% ../nbs/10_run.ipynb #080e0261
 def gloo_without_accelerator():
@@ -215,7 +216,7 @@ def stage_made(dest:Path, key:dict):
 
 # %% ../nbs/10_run.ipynb #cb8e6e31
 def prepare(run, out:Path, family:str|None=None, name:str="r1aqa_train", tiny:dict|None=None)->tuple[str, list, str|None]:
-    "Model path, training records and held-out file (or None) for `run`; builds the tiny model (of `family`, sizes changed by `tiny`) and the tones when asked."
+    "Model path, training records (refused, one line, when they cannot teach: `check_trainable`) and held-out file (or None) for `run`; builds the tiny model (of `family`, sizes changed by `tiny`) and the tones when asked."
     model = run.model
     if model == "tiny":
         model, key = out/"tiny-base", dict(builder="tiny_model", family=family or "qwen2_audio", seed=0, **({"sizes": tiny} if tiny else {}))
@@ -226,7 +227,7 @@ def prepare(run, out:Path, family:str|None=None, name:str="r1aqa_train", tiny:di
             train, test = tones_splits(run.tones_train, run.tones_test, seed=0, out_dir=tones, task=run.tones_task)
             write_jsonl(train, tones/"train.jsonl"); write_jsonl(test, tones/"test.jsonl"); stage_made(tones, key)
         return str(model), read_jsonl(tones/"train.jsonl"), str(tones/"test.jsonl")
-    return str(model), read_jsonl(run.train_data, audio_dir=run.audio_dir), run.eval_data
+    return str(model), read_jsonl(run.train_data, audio_dir=run.audio_dir, require_answers=True), run.eval_data
 
 # %% ../nbs/10_run.ipynb #8f5e241b
 def heldout(model, data:str, out:Path, run, family:str|None=None):
@@ -234,6 +235,44 @@ def heldout(model, data:str, out:Path, run, family:str|None=None):
     gen = GenSettings(max_new_tokens=run.eval_max_new_tokens)
     return evaluate(model, data, out, audio_dir=run.audio_dir, gen=gen, batch_size=32, limit=run.eval_limit, quiet=True,
                     on_mismatch="restart", family=family)
+
+# %% ../nbs/10_run.ipynb #54daf66d
+def mark_complete(
+    ckpt:str|Path, # a checkpoint folder, every file of it written
+)->Path:           # the folder
+    "Mark `ckpt` complete: its `complete.json` (the step and the files it holds), written under a temporary name and renamed, last."
+    ckpt = Path(ckpt)
+    files = sorted(str(f.relative_to(ckpt)) for f in ckpt.rglob("*") if f.is_file() and f.name != "complete.json")
+    tmp = ckpt/".complete.json.tmp"; tmp.write_text(json.dumps(dict(folder=ckpt.name, files=files)))
+    os.replace(tmp, ckpt/"complete.json")
+    return ckpt
+
+# %% ../nbs/10_run.ipynb #f966b5db
+class CompleteCheckpoints:
+    "Mixin for a `transformers.Trainer`: each checkpoint is marked complete (`mark_complete`) once every process has written it."
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save: mark_complete(Path(self._get_output_dir(trial=trial))/f"checkpoint-{self.state.global_step}")
+
+# %% ../nbs/10_run.ipynb #201b4fcd
+def complete_checkpoint(
+    out:Path,   # the run folder
+    name:str,   # the command, for the message
+)->str|None:    # the newest complete checkpoint, or None
+    "The newest complete checkpoint in `out`; the incomplete ones newer than it are moved aside (`torn-checkpoint-<step>`), each said in one line."
+    out, state = Path(out), PartialState()
+    ckpts = sorted((p for p in out.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()), key=lambda p: int(p.name[11:]), reverse=True)
+    done = next((c for c in ckpts if (c/"complete.json").exists()), None)
+    if state.is_main_process:
+        for c in ckpts[:ckpts.index(done) if done else len(ckpts)]:
+            aside = out/f"torn-{c.name}"; n = 1
+            while aside.exists(): aside, n = out/f"torn-{c.name}.{n}", n + 1
+            c.rename(aside)
+            print(f"{name}: {c.name} in {out} is incomplete (no complete.json: its save did not finish): moved aside to {aside.name}; "
+                  + (f"resuming from {done.name}" if done else "no complete checkpoint is left"))
+    state.wait_for_everyone()
+    return str(done) if done else None
 
 # %% ../nbs/10_run.ipynb #edc8c72f
 def checkpoint_step(ckpt:str|Path)->tuple[int, int]:
@@ -259,11 +298,13 @@ def run_start(
     name:str,               # the command, for the messages
     outputs=("final", "summary.json"), # what else a run leaves in `out`
 )->str|None:                # the checkpoint to resume from, or None for a fresh start
-    "The checkpoint a run resumes from, or None for a fresh start (clearing an earlier run's checkpoints only with `overwrite`)."
+    "The checkpoint a run resumes from (the newest complete one, `complete_checkpoint`), or None for a fresh start (clearing an earlier run's checkpoints only with `overwrite`)."
     last = get_last_checkpoint(str(out))
     if resume:
         if last is None: raise UsageError(f"--resume: no checkpoint-<step> folder in {out}; leave --resume out to start afresh")
-        return last
+        if (done := complete_checkpoint(out, name)) is None:
+            raise UsageError(f"--resume: no complete checkpoint in {out} (the incomplete ones are moved aside as torn-checkpoint-<step>); leave --resume out to start afresh")
+        return done
     if last is None: return None
     if not overwrite: raise UsageError(f"{out} holds an earlier run (up to {Path(last).name}): add --resume true to continue it, "
                                        "--overwrite true to delete its checkpoints and start afresh, or choose another --output_dir")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 from fastcore.basics import patch
 from matplotlib.figure import Figure
-from .data import DataError, read_jsonl, read_mmar, read_mmau, read_mmsu, read_rows, read_sakura, sakura_rows
+from .data import DataError, read_jsonl, read_utf8, read_mmar, read_mmau, read_mmsu, read_rows, read_sakura, sakura_rows
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'mmau_match', 'Benchmark', 'register_benchmark', 'choice_of', 'option_rule', 'mmsu_letter',
@@ -120,7 +120,7 @@ register_benchmark(Benchmark('sakura', _is_sakura, read_sakura, ('track', 'hop',
 # %% ../nbs/08_score.ipynb #17554990
 def _first(path:str|Path):
     "The first row of a JSON list or JSON-lines file, or the object of a file that is one JSON object."
-    text = Path(path).read_text(encoding='utf-8')
+    text = read_utf8(path)
     try: obj = json.loads(text)
     except json.JSONDecodeError: obj = None   # JSON lines (or broken: read_rows says where)
     if isinstance(obj, dict): return obj

@@ -18,8 +18,8 @@ from .data import AQADataset
 from .eval import GenSettings, merge_results, model_fingerprint, predict, read_predictions
 from .families import family_of
 from .models import audio_inputs, load_policy
-from .run import (PolicyOptions, RunArgs, load_full_checkpoint, log_layout, parse_run_args, quiet_console, reuse_stage,
-                       run_stages, stage_made)
+from .run import (CompleteCheckpoints, PolicyOptions, RunArgs, load_full_checkpoint, log_layout, parse_run_args, quiet_console,
+                       reuse_stage, run_stages, stage_made)
 from .score import score
 
 # %% auto #0
@@ -63,8 +63,8 @@ class SFTCollator:
                     input_features=enc.input_features, **{self.mask_key: enc.feature_attention_mask})
 
 # %% ../nbs/12_sft.ipynb #fb62ef48
-class SFTTrainer(Trainer):
-    "`transformers.Trainer` for the policies `load_policy` makes: resuming restores a full model's weights under their saved names."
+class SFTTrainer(CompleteCheckpoints, Trainer):
+    "`transformers.Trainer` for the policies `load_policy` makes: each checkpoint is marked complete (`CompleteCheckpoints`); resuming restores a full model's weights under their saved names."
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         model = model if model is not None else self.model
         if hasattr(model, "peft_config") or self.is_deepspeed_enabled or self.is_fsdp_enabled:

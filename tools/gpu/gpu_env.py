@@ -10,8 +10,10 @@ Stand-ins. trl 1.16 imports pandas, datasets and pyarrow at module level (trl.tr
 trl.experimental.utils), through the four helpers r1aqa.grpo takes from it. r1aqa never calls into those packages, but
 carrying them costs 68 MB (pyarrow alone 55 MB), more than a device call can carry beside bitsandbytes. So when, and only
 when, one of them is not importable, a module of placeholders stands in for it: imports succeed, `isinstance` is False, and
-any use raises an ImportError that names this file. They have no package metadata, so transformers' and accelerate's
-availability checks (`is_datasets_available`, ...) still report the package as absent.
+any use raises an ImportError that names this file. transformers' `is_datasets_available()` only asks whether the module
+can be found, so its Trainer imports the stand-in and asks `isinstance(dataset, datasets.Dataset)`: False, as for any
+dataset that is not a `datasets` one (r1aqa's are not). accelerate's checks read package metadata, which a stand-in has
+none of: absent there.
 """
 from __future__ import annotations
 import atexit, base64, hashlib, importlib, os, importlib.abc, importlib.machinery, importlib.metadata as md, importlib.util, json, re, sys, types, zipfile
@@ -143,7 +145,7 @@ def check(wheels_txt, overlay, repo, json_out=None)->int:
     for n in ("torch", "torchaudio", "torchvision", "transformers", "accelerate", "peft", "trl", "bitsandbytes", "huggingface_hub",
               "tokenizers", "safetensors", "numpy", "soundfile", "fastcore"): row(n)
     try:   # r1aqa: from the repository (the device run copies the working tree; no package metadata travels with it)
-        import r1aqa
+        import r1aqa, r1aqa.gpucheck   # the whole import chain, before any preset
         src = Path(r1aqa.__file__).resolve().parent.parent
         rows["r1aqa"] = dict(version=r1aqa.__version__, source="repo" if src == repo.resolve() else str(src))
         if src != repo.resolve(): errors.append(f"r1aqa imports from {src}, not from {repo}")
@@ -162,7 +164,7 @@ def check(wheels_txt, overlay, repo, json_out=None)->int:
     order = ["torch", "torchaudio", "torchvision", "transformers", "accelerate", "peft", "trl", "bitsandbytes", "huggingface-hub",
              "tokenizers", "safetensors", "numpy", "soundfile", "fastcore", "r1aqa"]
     line = " ".join(f"{n}={rows[n]['version']}({rows[n]['source']})" for n in order if n in rows)
-    print(f"versions: python={summary['python']} cuda={summary['cuda']} {line}" + (f" stand-ins={','.join(stood_in)}" if stood_in else ""))
+    print(f"versions: python={summary['python']} cuda={summary['cuda']} gpu={summary['gpu'] or 'none'} {line}" + (f" stand-ins={','.join(stood_in)}" if stood_in else ""))
     for w in warnings: print(f"  note: {w}")
     for e in errors: print(f"  ERROR: {e}")
     return 1 if errors else 0

@@ -15,8 +15,8 @@ set -uo pipefail
 t0=$SECONDS
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-[ $# -ge 2 ] || { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
-wheels=$(cd "$1" 2>/dev/null && pwd) || { echo "gpu_run: no wheel folder $1 (tools/gpu/download_wheels.sh makes it)"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+wheels=$(cd "$1" 2>/dev/null && pwd) || { echo "gpu_run: no wheel folder $1 (tools/gpu/download_wheels.sh makes it; a device call carries it: carry=[\"tools/gpu/wheels\"])"; exit 2; }
 mkdir -p "$2" && out=$(cd "$2" && pwd) || exit 2
 shift 2
 
