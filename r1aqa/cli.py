@@ -325,19 +325,19 @@ def options_key()->str:
 def record_options(
     name:str,                    # the command
     parser:argparse.ArgumentParser, # its parser, as `--help` shows it
-    preset:str|None=None,        # the preset its defaults came from
+    presets:tuple=(None,),       # the preset names this help answers for (None: the command line without --preset)
     help_all:str|None=None,      # the help listing every option, where `--help` shows some
 ):
-    "Store `parser`'s option strings and help text for `name` (and `preset`), for the light entry point; best effort."
+    "Store `parser`'s option strings and help text for `name` (under each of `presets`), for the light entry point; best effort."
     f = _cache_dir()/f"{name}.json"
     try:
-        rec = json.loads(f.read_text()) if f.exists() else {}
-        if rec.get("key") != (key := options_key()): rec = dict(key=key, help={})
-        rec["options"] = sorted(set(rec.get("options", [])) | {o for a in parser._actions for o in a.option_strings})
-        rec["help"][preset or ""] = dict(help=parser.format_help(), help_all=help_all)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_suffix(f".{os.getpid()}.tmp"); tmp.write_text(json.dumps(rec)); tmp.replace(f)
-    except OSError: pass   # a read-only home only costs the fast path
+        old = json.loads(f.read_text()) if f.exists() else {}
+        rec = old if old.get("key") == (key := options_key()) else dict(key=key, help={}, options=[])
+        entry = dict(help=parser.format_help(), help_all=help_all)
+        rec = {**rec, "options": sorted(set(rec["options"]) | {o for a in parser._actions for o in a.option_strings}),
+               "help": {**rec["help"], **{p or "": entry for p in presets}}}
+        if rec != old: f.parent.mkdir(parents=True, exist_ok=True); write_atomic(f, json.dumps(rec))   # most runs change nothing
+    except (OSError, ValueError): pass   # a read-only home or a garbled record only costs the fast path
 
 # %% ../nbs/00_cli.ipynb #3d4a29e0
 def _add_debug(parser:argparse.ArgumentParser):
@@ -451,7 +451,7 @@ def preset_parser(
     hidden = [a for a in parser._actions if a.dest not in set(shown) | {"help", "debug"} and a.help != argparse.SUPPRESS]
     for a in hidden: a.help = argparse.SUPPRESS
     parser.epilog = f"{len({a.dest for a in hidden})} more options of {more}: {name} --help-all"
-    for key in {known.preset, known.preset if "--preset" in argv else None}: record_options(name, parser, key, full)   # None: what no --preset shows
+    record_options(name, parser, (known.preset, None) if "--preset" not in argv else (known.preset,), full)
     return parser, known
 
 # %% ../nbs/00_cli.ipynb #86385077

@@ -98,6 +98,16 @@ def _tiny_config(tok, **kw)->Qwen2AudioConfig:
                 pad_token_id=ids['<|endoftext|>'])
     return Qwen2AudioConfig(audio_config=audio, text_config=text, audio_token_index=ids['<|AUDIO|>'])
 
+# %% ../nbs/04_tiny.ipynb #e2debf85
+def _tiny_start(
+    name:str,        # the builder, for the message
+    path,            # where to save; None: a fresh temporary directory
+    overrides:dict,  # the sizes the caller changes
+)->tuple[dict, Path]: # the sizes to build with, and the folder
+    "Every tiny builder's first step: `_TINY` with `overrides` (an unknown key is a `TypeError`), and the folder to save into."
+    if bad := set(overrides) - set(_TINY): raise TypeError(f"{name}: unknown overrides {sorted(bad)}; known: {sorted(_TINY)}")
+    return {**_TINY, **overrides}, Path(path) if path is not None else Path(tempfile.mkdtemp(prefix=f'{name}_'))
+
 # %% ../nbs/04_tiny.ipynb #de8a6ecd
 def tiny_qwen2_audio(
     path:str|Path|None=None, # directory to save into; a fresh temporary directory when None
@@ -105,9 +115,7 @@ def tiny_qwen2_audio(
     **overrides,             # sizes to change, any key of `_TINY`
 )->Path:                     # the directory holding the checkpoint and processor
     "Build, `save_pretrained` and return a tiny real Qwen2-Audio checkpoint with its processor."
-    if bad := set(overrides) - set(_TINY): raise TypeError(f"tiny_qwen2_audio: unknown overrides {sorted(bad)}; known: {sorted(_TINY)}")
-    kw = {**_TINY, **overrides}
-    path = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix='tiny_qwen2_audio_'))
+    kw, path = _tiny_start('tiny_qwen2_audio', path, overrides)
     tok = _train_tokenizer(kw['vocab_size'])
     fe = WhisperFeatureExtractor(feature_size=128, sampling_rate=16_000)
     processor = Qwen2AudioProcessor(feature_extractor=fe, tokenizer=tok, chat_template=CHAT_TEMPLATE)
@@ -162,11 +170,10 @@ def _save_whole(model, path:Path, whole:tuple):
     model.generation_config.save_pretrained(path)
 
 # %% ../nbs/04_tiny.ipynb #3f349e1b
-def _tiny_omni(path, seed:int, layout:str, kw:dict, model_class, processor_class, thinker_fn, whole:tuple, template:str)->Path:
+def _tiny_omni(path:Path, seed:int, layout:str, kw:dict, model_class, processor_class, thinker_fn, whole:tuple, template:str)->Path:
     "Build and save a tiny omni thinker: `whole` is the hub's whole-model (model_type, architecture) for `layout='hub'`."
     from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
     if layout not in ('hub', 'thinker'): raise ValueError(f"layout must be 'hub' or 'thinker', not {layout!r}")
-    path = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix=f'tiny_{whole[0]}_'))
     tok = _train_tokenizer(kw['vocab_size'], OMNI_SPECIAL, OMNI_NAMED)
     processor = processor_class(image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
                                 feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16_000),
@@ -189,8 +196,8 @@ def tiny_qwen2_5_omni(
     **overrides,             # sizes to change, any key of `_TINY`
 )->Path:                     # the directory holding the checkpoint and processor
     "Build and save a tiny real Qwen2.5-Omni thinker with its processor."
-    if bad := set(overrides) - set(_TINY): raise TypeError(f"tiny_qwen2_5_omni: unknown overrides {sorted(bad)}; known: {sorted(_TINY)}")
-    return _tiny_omni(path, seed, layout, {**_TINY, **overrides}, transformers.Qwen2_5OmniThinkerForConditionalGeneration,
+    kw, path = _tiny_start('tiny_qwen2_5_omni', path, overrides)
+    return _tiny_omni(path, seed, layout, kw, transformers.Qwen2_5OmniThinkerForConditionalGeneration,
                       transformers.Qwen2_5OmniProcessor, _tiny_omni_thinker, ('qwen2_5_omni', 'Qwen2_5OmniForConditionalGeneration'),
                       OMNI_CHAT_TEMPLATE)
 
@@ -220,8 +227,8 @@ def tiny_qwen3_omni(
     **overrides,             # sizes to change, any key of `_TINY`
 )->Path:                     # the directory holding the checkpoint and processor
     "Build and save a tiny real Qwen3-Omni (mixture-of-experts) thinker with its processor."
-    if bad := set(overrides) - set(_TINY): raise TypeError(f"tiny_qwen3_omni: unknown overrides {sorted(bad)}; known: {sorted(_TINY)}")
-    return _tiny_omni(path, seed, layout, {**_TINY, **overrides}, transformers.Qwen3OmniMoeThinkerForConditionalGeneration,
+    kw, path = _tiny_start('tiny_qwen3_omni', path, overrides)
+    return _tiny_omni(path, seed, layout, kw, transformers.Qwen3OmniMoeThinkerForConditionalGeneration,
                       transformers.Qwen3OmniMoeProcessor, _tiny_omni3_thinker, ('qwen3_omni_moe', 'Qwen3OmniMoeForConditionalGeneration'),
                       OMNI3_CHAT_TEMPLATE)
 
@@ -247,9 +254,7 @@ def tiny_audioflamingo3(
     **overrides,             # sizes to change, any key of `_TINY`
 )->Path:                     # the directory holding the checkpoint and processor
     "Build and save a tiny real Audio Flamingo 3 with its processor."
-    if bad := set(overrides) - set(_TINY): raise TypeError(f"tiny_audioflamingo3: unknown overrides {sorted(bad)}; known: {sorted(_TINY)}")
-    kw = {**_TINY, **overrides}
-    path = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix='tiny_audioflamingo3_'))
+    kw, path = _tiny_start('tiny_audioflamingo3', path, overrides)
     tok = _train_tokenizer(kw['vocab_size'], AF3_SPECIAL)
     processor = transformers.AudioFlamingo3Processor(feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16_000),
                                                      tokenizer=tok, chat_template=AF3_CHAT_TEMPLATE)
