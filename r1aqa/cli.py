@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_cli.ipynb #8d9fbce1
 from __future__ import annotations
-import argparse, contextlib, errno, fcntl, hashlib, importlib, importlib.metadata, importlib.util, json, logging, os, re, shlex, shutil, socket
+import argparse, contextlib, datetime, errno, fcntl, hashlib, importlib, importlib.metadata, importlib.util, json, logging, os, re, shlex, shutil, socket
 import subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -297,11 +297,17 @@ def quiet():
     else: os.environ.setdefault("TRANSFORMERS_VERBOSITY", "warning")
 
 # %% ../nbs/00_cli.ipynb #ccfd2c05
-def end_process_group():
+def end_process_group(
+    finished:bool=False, # the command ended without an error: every process is here, so wait for the others first
+):
     "Destroy torch.distributed's process group if one is up (a launched run): without it a DeepSpeed process aborts at exit."
     if 'torch' not in sys.modules: return   # torch never loaded: no process group to end
     import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()): return
+    if finished and dist.get_world_size() > 1:   # no process tears down (rank 0: the store) while another still uses it
+        try: dist.monitored_barrier(timeout=datetime.timedelta(minutes=5)) if dist.get_backend() == "gloo" else dist.barrier()
+        except RuntimeError: pass   # a process that is not coming (gloo names it): end the group all the same
+    dist.destroy_process_group()
 
 # %% ../nbs/00_cli.ipynb #e108572e
 def underscored(argv:list[str])->list[str]:
@@ -360,10 +366,10 @@ def cli_main(
         for k in ('pdb', 'xtra', 'debug'): args.pop(k, None)   # fastcore's own debugging options, and ours
         return func(**args)
     def main(argv:list[str]|None=None):
-        quiet()
-        try: return run_command(name, parse_and_run, argv)
+        quiet(); finished = False
+        try: status = run_command(name, parse_and_run, argv); finished = True; return status
         finally:
-            if argv is None: end_process_group()   # the process's own command: leave torch.distributed cleanly
+            if argv is None: end_process_group(finished)   # the process's own command: leave torch.distributed cleanly
     main.__doc__ = f"Console entry point of `{name}`."
     return main
 

@@ -21,7 +21,7 @@ from .cli import UsageError, cli_main, user_error
 __all__ = ['prepare_avqa_main', 'AQARecord', 'build_prompt', 'build_messages', 'make_solution', 'DataError', 'record_problems',
            'check_records', 'read_utf8', 'check_trainable', 'read_jsonl', 'write_jsonl', 'read_rows', 'read_mmau',
            'read_mmar', 'read_mmsu', 'sakura_rows', 'read_sakura', 'convert_avqa', 'prepare_avqa', 'AQADataset',
-           'make_tones', 'tones_splits']
+           'shuffled_choices', 'make_tones', 'tones_splits']
 
 # %% ../nbs/02_data.ipynb #69c0b0e3
 _CORE = ('id', 'audio_path', 'question', 'choices', 'answer')
@@ -444,6 +444,22 @@ class AQADataset(Dataset):
         return {**{k: v for k, v in r.meta.items() if k not in _CORE}, 'id': r.id, 'prompt': build_messages(text, r.audio_path),
                 'prompt_text': text, 'audio': audio, 'solution': None if r.answer is None else make_solution(r.answer),
                 'answer': r.answer, 'choices': r.choices, 'question': r.question, 'audio_path': r.audio_path}
+
+# %% ../nbs/02_data.ipynb #2f83d3c9
+def shuffled_choices(
+    item:dict,   # an `AQADataset` item
+    seed,        # an int, or a sequence of ints (numpy's `default_rng`): the same seed, the same order
+)->dict:         # a new item: `choices`, `prompt_text` and the prompt's text in the new order; everything else shared
+    "`item` with its options listed in a seeded random order; answer, solution and audio unchanged."
+    old = list(item['choices'])
+    new = [old[j] for j in np.random.default_rng(seed).permutation(len(old))]
+    listed = str(old)
+    if listed not in item['prompt_text']:
+        raise DataError(f"record {item.get('id')!r}: field 'prompt_text' does not list the choices as build_prompt does ({listed}), so they cannot be shuffled")
+    text = item['prompt_text'].replace(listed, str(new), 1)
+    swap = lambda c: {**c, 'text': text} if c.get('type') == 'text' and c.get('text') == item['prompt_text'] else c
+    prompt = [{**m, 'content': [swap(c) for c in m['content']]} for m in item['prompt']]
+    return {**item, 'choices': new, 'prompt_text': text, 'prompt': prompt}
 
 # %% ../nbs/02_data.ipynb #9e6bcc28
 _TONES = {'pitch':  ("Which pitch is the tone in the audio?", ['low', 'medium', 'high', 'very high']),

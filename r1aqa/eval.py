@@ -28,7 +28,7 @@ from .serve import VLLM_VERSION, VLLMClient, VLLMServer, openai_messages, vllm_c
 
 # %% auto #0
 __all__ = ['ENCODER_SECONDS', 'main', 'GenSettings', 'generate_batch', 'read_predictions', 'vllm_fields', 'predict_summary',
-           'predict', 'merge_results', 'model_fingerprint', 'evaluate', 'checkpoints', 'sweep_table',
+           'predict', 'merge_results', 'model_fingerprint', 'evaluate', 'checkpoints', 'torn_weights', 'sweep_table',
            'sweep_checkpoints', 'r1aqa_eval']
 
 # %% ../nbs/09_eval.ipynb #7fda9403
@@ -540,6 +540,25 @@ def checkpoints(run_dir:str|Path)->list[tuple[int, Path]]:
     if not found: raise FileNotFoundError(f"{run_dir}: no checkpoint-<step> folders")
     return sorted(found)
 
+# %% ../nbs/09_eval.ipynb #f27a63fb
+def torn_weights(
+    folder:Path,   # a checkpoint or model folder
+)->str|None:       # why its weights are not whole, or None
+    "Why `folder`'s weights are not whole (a save cut short): no weights file, a safetensors file shorter than its header says, a shard its index names missing."
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files and not any(Path(folder).glob("*.bin")): return "no weights file"
+    for f in files:
+        with open(f, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            try: meta = json.loads(fh.read(n))
+            except ValueError: return f"{f.name} is cut short"
+        end = max((v["data_offsets"][1] for k, v in meta.items() if k != "__metadata__"), default=0)
+        if f.stat().st_size < 8 + n + end: return f"{f.name} is cut short"
+    for idx in Path(folder).glob("*.safetensors.index.json"):
+        try: names = set(json.loads(idx.read_text())["weight_map"].values())
+        except (ValueError, KeyError): return f"{idx.name} is cut short"
+        if missing := sorted(names - {f.name for f in files}): return f"{missing[0]}, named in {idx.name}, is missing"
+
 # %% ../nbs/09_eval.ipynb #c490d2d2
 def sweep_table(rows:list[dict])->str:
     "A sweep's rows as a markdown table."
@@ -555,13 +574,16 @@ def sweep_checkpoints(
     out:str|Path,       # results go to out/checkpoint-<step>/, the table and plot to out/
     **kwargs,           # passed to `evaluate`
 )->list[dict]:          # one row per checkpoint: step, n, total, task mean, accuracy per task
-    "Evaluate every checkpoint of a run; tabulate and plot accuracy against step."
+    "Evaluate every checkpoint of a run whose save finished (`torn_weights`); tabulate and plot accuracy against step."
     out, rows = Path(out), []
     with OutputLock(out):
         for step, ck in checkpoints(run_dir):
+            if not (ck/"complete.json").exists() and (why := torn_weights(ck)):
+                print(f"r1aqa_eval: --sweep: {ck.name} skipped: {why} (its save did not finish)"); continue
             rep = evaluate(ck, data, out/ck.name, **kwargs)
             rows.append(dict(checkpoint=ck.name, step=step, n=rep.n, total=rep.accuracy, task_mean=rep.task_mean,
                              **rep.group_acc(next(iter(rep.groups), ''))))
+        if not rows: raise UsageError(f"--sweep {run_dir}: no checkpoint whose save finished")
         write_atomic(out/'sweep.json', json.dumps(rows, indent=2))
         write_atomic(out/'sweep.md', sweep_table(rows) + '\n')
         with writing(out): plot_sweep(rows, out/'sweep.png')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_gpu_check.ipynb #3d5a2088
 from __future__ import annotations
-import json, shutil, statistics, tempfile, time
+import json, os, shutil, statistics, tempfile, time
 from collections import defaultdict
 from pathlib import Path
 
@@ -20,21 +20,23 @@ from .data import AQADataset, AQARecord, write_jsonl
 from .eval import GenSettings, evaluate
 from .families import get_family
 from .grpo import GRPOConfig, GRPOTrainer
-from .plan import PUBLISHED, PUBLISHED_PRESETS, gib, memory_estimate, meta_model, usable_gib
+from .models import load_policy, load_reference
+from .plan import PUBLISHED, PUBLISHED_PRESETS, gib, memory_estimate, meta_model, published_sizes, usable_gib
 from .rewards import REWARD_SETS
 from .serve import VLLM_TINY, VLLMServer
 from .tiny import tiny_model
 from .train import PRESETS
 
 # %% auto #0
-__all__ = ['main', 'random_checkpoint', 'noise_records', 'TimedGRPOTrainer', 'StepClock', 'check_preset', 'gpu_check',
-           'check_table', 'r1aqa_gpu_check']
+__all__ = ['PLAN_SETTINGS', 'main', 'random_checkpoint', 'noise_records', 'TimedGRPOTrainer', 'StepClock', 'rss_gib',
+           'reset_rss_peak', 'check_preset', 'gpu_check', 'check_table', 'r1aqa_gpu_check']
 
 # %% ../nbs/16_gpu_check.ipynb #96f1e496
 def _published_config(family, src:Path, sizes:dict)->dict:
     "The config of the tiny checkpoint `src` with the published `sizes`; M-RoPE's sections follow the published head size."
     cfg = family.model_class.config_class.from_pretrained(src).to_dict()
-    for part, kw in sizes.items(): cfg[part] = {**cfg[part], **kw}
+    for part, kw in sizes.items():
+        cfg[part] = {k: v for k, v in {**cfg[part], **kw}.items() if k != "layer_types"}   # rebuilt for the new depth
     if family.mrope:
         text = cfg["text_config"]
         head = text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"]
@@ -49,10 +51,10 @@ def random_checkpoint(
     tiny_sizes:dict|None=None, # with `tiny`: sizes the tiny builder changes (`VLLM_TINY` for a vLLM server on a CPU)
     device:str="cpu",  # where to build the weights
     dtype=torch.bfloat16, # their dtype
+    layers:int|None=None, # every stack this deep at the published widths (`published_sizes`); None: as published
 )->Path:               # `path`, a checkpoint `load_policy` reads
     "`hub_id`'s real class at its published sizes (or tiny ones) with random weights, saved with a processor that matches its special ids."
-    if hub_id not in PUBLISHED: raise UsageError(f"{hub_id}: no published sizes here; known: {', '.join(PUBLISHED)}")
-    name, sizes = PUBLISHED[hub_id]
+    name, sizes = published_sizes(hub_id, layers)
     family, path = get_family(name), Path(path)
     layout = dict(layout="thinker") if family.hub_layout == "omni" else {}   # the thinker r1aqa trains, not the whole Omni model
     src = tiny_model(path/"_tiny", family=name, **layout, **(tiny_sizes or {} if tiny else {}))
@@ -118,6 +120,21 @@ def _peak()->float|None:
     "Peak GPU memory allocated since the last reset, in GiB (None without a GPU)."
     return gib(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
 
+# %% ../nbs/16_gpu_check.ipynb #f3307faa
+def rss_gib(
+    field:str="VmRSS", # VmRSS: resident now; VmHWM: the peak since the start or the last `reset_rss_peak`
+)->float|None:         # GiB, or None where /proc has no such figure
+    "This process's resident memory, or its peak, in GiB (Linux's /proc/self/status)."
+    try: kb = next(int(l.split()[1]) for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(field + ":"))
+    except (OSError, StopIteration): return None
+    return kb / 2**20
+
+# %% ../nbs/16_gpu_check.ipynb #9948d242
+def reset_rss_peak()->bool:
+    "Start the peak of `rss_gib('VmHWM')` afresh from what is resident now (Linux: 5 written to /proc/self/clear_refs); False where refused."
+    try: Path("/proc/self/clear_refs").write_text("5"); return True
+    except OSError: return False
+
 # %% ../nbs/16_gpu_check.ipynb #8b101b7f
 def _eval_speed(trainer, records:list, out:Path, max_new_tokens:int)->dict:
     "Evaluate `records` with the trained model, HF `generate`: items, items per second, peak GiB."
@@ -128,6 +145,13 @@ def _eval_speed(trainer, records:list, out:Path, max_new_tokens:int)->dict:
     rep = evaluate((model, trainer.processing_class), data, out/"eval", gen=GenSettings(max_new_tokens=max_new_tokens), quiet=True)
     return dict(eval_peak_gib=_peak(), eval_items=rep.n_records, eval_items_per_s=rep.n_records / (_now() - t))
 
+# %% ../nbs/16_gpu_check.ipynb #ebb8ad99
+def _trainer_model(checkpoint, cfg:GRPOConfig, dtype)->tuple:
+    "(model, keyword arguments) for the trainer: the checkpoint's path; with `dtype`, the policy, processor and reference loaded in it."
+    if dtype is None: return str(checkpoint), {}
+    model, proc = load_policy(str(checkpoint), cfg.mode, dtype=dtype, **cfg.policy_kwargs())
+    return model, dict(processing_class=proc, ref_model=load_reference(str(checkpoint), cfg.mode, cfg.beta, dtype=dtype, **cfg.policy_kwargs()))
+
 # %% ../nbs/16_gpu_check.ipynb #aaddb389
 def check_preset(
     preset:str,          # a key of PRESETS with a published model
@@ -137,6 +161,7 @@ def check_preset(
     steps:int=3,         # GRPO steps
     eval_items:int=8,    # clips evaluated afterwards
     vllm_url:str|None=None, # sample through this vLLM server (serving `checkpoint`) instead of HF `generate`
+    dtype=None,          # load the model in this dtype (a CPU run of real widths: the GPU's bf16); None: `load_policy`'s default
     **overrides,         # GRPOConfig fields to change (the CPU test shrinks the run)
 )->dict:                 # seconds per step by part, peak GiB, evaluation items/s
     "Train `steps` GRPO steps of `preset` from `checkpoint`, evaluate `eval_items` clips, and report time and memory."
@@ -144,27 +169,39 @@ def check_preset(
     cfg = GRPOConfig(**{**PRESETS[preset]["grpo"], "output_dir": str(out/"run"), "max_steps": steps, "save_strategy": "no", "report_to": "none",
                         "logging_steps": 1, "disable_tqdm": True, **(dict(use_vllm=True, vllm_server_base_url=vllm_url) if vllm_url else {}), **overrides})
     if torch.cuda.is_available(): torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
-    trainer = TimedGRPOTrainer(str(checkpoint), REWARD_SETS[PRESETS[preset]["run"]["rewards"]], args=cfg, train_dataset=AQADataset(records))
+    base = rss_gib() if reset_rss_peak() else None
+    model, kw = _trainer_model(checkpoint, cfg, dtype)
+    trainer = TimedGRPOTrainer(model, REWARD_SETS[PRESETS[preset]["run"]["rewards"]], args=cfg, train_dataset=AQADataset(records), **kw)
     clock = StepClock(trainer); trainer.add_callback(clock)
     trainer.train()
     train_peak, later = _peak(), clock.steps[1:] or clock.steps
+    rss = rss_gib("VmHWM") - base if base is not None else None
     diffs = [l["sampling/logp_diff_max"] for l in trainer.state.log_history if "sampling/logp_diff_max" in l]   # vLLM's log-probs against the policy's
     result = dict(preset=preset, sampler="vllm" if vllm_url else "hf", steps=len(clock.steps), first_step=clock.steps[0]["step"],
-                  seconds={k: statistics.median(s[k] for s in later) for k in later[0]}, peak_gib=train_peak,
+                  seconds={k: statistics.median(s[k] for s in later) for k in later[0]}, peak_gib=train_peak, rss_gib=rss,
                   **_eval_speed(trainer, records[:eval_items], out, cfg.max_completion_length), logp_diff_max=max(diffs) if diffs else None)
     del trainer
     if torch.cuda.is_available(): torch.cuda.empty_cache()
     return result
 
+# %% ../nbs/16_gpu_check.ipynb #9fbc51ec
+def _available_gib()->float:
+    "Memory a new allocation can take on this machine (Linux's MemAvailable), in GiB; 0 where unknown."
+    try: return next(int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemAvailable:")) / 2**20
+    except (OSError, StopIteration): return 0.0
+
 # %% ../nbs/16_gpu_check.ipynb #65fa76de
-def _fits(preset:str, tiny:bool, out:Path)->tuple[float, str|None]:
-    "(the plan's GiB on one GPU, why the preset cannot run here or None)."
-    plan = memory_estimate(preset, 1)["total"]
+PLAN_SETTINGS = ("num_generations", "max_completion_length", "per_device_train_batch_size", "beta")   # GRPOConfig fields the plan reads
+
+def _fits(preset:str, tiny:bool, out:Path, layers:int|None=None, overrides:dict|None=None)->tuple[float, str|None]:
+    "(the plan's GiB on one GPU for the shape that runs, why the preset cannot run here or None)."
+    plan = memory_estimate(preset, 1, layers=layers, grpo={k: v for k, v in (overrides or {}).items() if k in PLAN_SETTINGS})["total"]
     if tiny: return plan, None
-    if not torch.cuda.is_available(): return plan, "no GPU (use --tiny on a CPU)"
-    have = gib(torch.cuda.get_device_properties(0).total_memory)
-    if plan > usable_gib(have): return plan, f"the plan needs {plan:.1f} GiB on one GPU, which has {have:.1f} GiB (a multi-GPU run: `r1aqa_plan --preset {preset} --gpus 8`)"
-    n = sum(p.numel() for p in meta_model(PRESETS[preset]["run"]["model"])[1].parameters())
+    if torch.cuda.is_available(): have, room = gib(torch.cuda.get_device_properties(0).total_memory), "one GPU, which has"
+    elif layers: have, room = _available_gib(), "this machine, which has available"
+    else: return plan, "no GPU (on a CPU: --layers 1 for real widths, --tiny for a test)"
+    if plan > usable_gib(have): return plan, f"the plan needs {plan:.1f} GiB on {room} {have:.1f} GiB" + ("" if layers else f" (a multi-GPU run: `r1aqa_plan --preset {preset} --gpus 8`)")
+    n = sum(p.numel() for p in meta_model(PRESETS[preset]["run"]["model"], layers)[1].parameters())
     free = gib(shutil.disk_usage(out).free)
     if gib(2 * n) * 1.05 > free: return plan, f"its random checkpoint needs {gib(2 * n):.1f} GiB of disk, {free:.1f} GiB free in {out}"
     return plan, None
@@ -183,6 +220,20 @@ def _with_vllm(preset:str, hub:str, ckpt:Path, servers:dict, records:list, out:P
     if hub not in servers: servers[hub] = VLLMServer(ckpt, python=vllm_python, log=out/"vllm.log").start()
     return dict(check_preset(preset, ckpt, records, out/f"{preset}-vllm", vllm_url=servers[hub].url, **kw), plan_gib=plan)
 
+# %% ../nbs/16_gpu_check.ipynb #576a7301
+def _random_checkpoint(hub:str, out:Path, tiny:bool, vllm:bool, layers:int|None)->Path:
+    "`random_checkpoint` of `hub` in out/models, built where the run is (a GPU builds random 7B weights in seconds)."
+    return random_checkpoint(hub, out/"models"/hub.replace("/", "--"), tiny=tiny, device="cuda" if torch.cuda.is_available() else "cpu",
+                             tiny_sizes=VLLM_TINY if vllm else None, layers=layers)
+
+# %% ../nbs/16_gpu_check.ipynb #477db890
+def _check_start(presets, out)->Path:
+    "Refuse an unknown preset; the output folder, made (a temporary one when `out` is None)."
+    if bad := [p for p in presets if p not in PUBLISHED_PRESETS]: raise UsageError(f"--presets: {', '.join(bad)}: choose from {', '.join(PUBLISHED_PRESETS)}")
+    out = Path(out) if out else Path(tempfile.mkdtemp(prefix="r1aqa-gpu-check-"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
 # %% ../nbs/16_gpu_check.ipynb #5d4d1a7e
 def gpu_check(
     presets=PUBLISHED_PRESETS, # which presets
@@ -190,21 +241,21 @@ def gpu_check(
     steps:int=3,         # GRPO steps per preset
     eval_items:int=8,    # clips evaluated per preset
     tiny:bool=False,     # the families' tiny sizes (on a CPU: a test of this code)
+    layers:int|None=None, # every stack this deep at the published widths (on a CPU: `layers=1`, loaded in bf16 as on a GPU)
     report=print,        # gets each line of the table
     vllm:bool=False,     # also run each preset with rollouts through a vLLM server (Qwen2-Audio presets)
     vllm_python=None,    # with `vllm`: the vLLM environment's python (None: $R1AQA_VLLM_PYTHON)
     **overrides,         # GRPOConfig fields to change for every preset
 )->list[dict]:           # one result per preset and sampler, with `skipped` for those that could not run
     "Run each preset's model (random weights) for a few GRPO steps and an evaluation batch; compare peak memory with the plan."
-    if bad := [p for p in presets if p not in PUBLISHED_PRESETS]: raise UsageError(f"--presets: {', '.join(bad)}: choose from {', '.join(PUBLISHED_PRESETS)}")
-    out = Path(out) if out else Path(tempfile.mkdtemp(prefix="r1aqa-gpu-check-")); out.mkdir(parents=True, exist_ok=True)
-    records, plans, kw = noise_records(max(eval_items, 16), out/"clips"), {p: _fits(p, tiny, out) for p in presets}, dict(steps=steps, eval_items=eval_items, **overrides)
-    results, built, servers = [], {}, {}
+    out, results, built, servers = _check_start(presets, out), [], {}, {}
+    records, plans = noise_records(max(eval_items, 16), out/"clips"), {p: _fits(p, tiny, out, layers, overrides) for p in presets}
+    kw = dict(steps=steps, eval_items=eval_items, dtype=torch.bfloat16 if layers and not tiny and not torch.cuda.is_available() else None, **overrides)
     try:
         for i, p in enumerate(presets):
             hub, (plan, why) = PRESETS[p]["run"]["model"], plans[p]
             if why: results.append(_record(out, dict(preset=p, plan_gib=plan, skipped=why))); continue
-            if hub not in built: built[hub] = random_checkpoint(hub, out/"models"/hub.replace("/", "--"), tiny=tiny, device="cuda" if torch.cuda.is_available() else "cpu", tiny_sizes=VLLM_TINY if vllm else None)
+            if hub not in built: built[hub] = _random_checkpoint(hub, out, tiny, vllm, layers)
             results.append(_record(out, dict(check_preset(p, built[hub], records, out/p, **kw), plan_gib=plan)))
             if vllm: results.append(_record(out, _with_vllm(p, hub, built[hub], servers, records, out, plan, vllm_python, **kw)))
             if not any(PRESETS[q]["run"]["model"] == hub and not plans[q][1] for q in presets[i+1:]):   # its last preset
@@ -212,20 +263,27 @@ def gpu_check(
                 shutil.rmtree(built.pop(hub))
     finally:
         for s in servers.values(): s.stop()
-    for line in check_table(results, tiny): report(line)
+    for line in check_table(results, tiny, layers): report(line)
     return results
 
 # %% ../nbs/16_gpu_check.ipynb #334f9cff
-def check_table(results:list[dict], tiny:bool=False)->list[str]:
-    "The results as lines of a table: seconds per step by part, peak GiB against the plan, evaluation items/s."
+def check_table(
+    results:list[dict],   # from `gpu_check` (or results.jsonl)
+    tiny:bool=False,      # they ran at the tiny sizes
+    layers:int|None=None, # they ran this many layers deep at the published widths
+)->list[str]:             # the table's lines
+    "The results as lines of a table: seconds per step by part, peak memory against the plan, evaluation items/s."
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
-    lines = [f"r1aqa_gpu_check on {gpu}" + (" (tiny sizes: the plan's figures are for the published ones)" if tiny else ""),
-             f"{'preset':16} {'sampler':7} {'s/step':>7} {'rollout':>7} {'scoring':>7} {'loss':>7} {'optim':>7} {'peak GiB':>9} {'plan GiB':>9} {'eval/s':>7}"]
+    shape = (" (tiny sizes: the plan's figures are for the published ones)" if tiny else
+             f" ({layers} layer{'s' if layers > 1 else ''} per stack at the published widths; the plan for that shape)" if layers else "")
+    mem = "peak GiB" if any(r.get("peak_gib") is not None for r in results) or not results else "RSS+ GiB"   # GPU memory, or the CPU process's growth
+    lines = [f"r1aqa_gpu_check on {gpu}{shape}",
+             f"{'preset':16} {'sampler':7} {'s/step':>7} {'rollout':>7} {'scoring':>7} {'loss':>7} {'optim':>7} {mem:>9} {'plan GiB':>9} {'eval/s':>7}"]
     for r in results:
         if "skipped" in r: lines.append(f"{r['preset']:16} {r.get('sampler', ''):7} skipped: {r['skipped']}"); continue
-        s, pk = r["seconds"], "n/a" if r["peak_gib"] is None else f"{r['peak_gib']:.2f}"
+        s, pk = r["seconds"], r["peak_gib"] if r.get("peak_gib") is not None else r.get("rss_gib")
         lines.append(f"{r['preset']:16} {r['sampler']:7} {s['step']:7.2f} {s['rollout']:7.2f} {s['scoring']:7.2f} {s['loss']:7.2f} {s['optimizer']:7.2f} "
-                     f"{pk:>9} {r['plan_gib']:9.2f} {r['eval_items_per_s']:7.2f}")
+                     f"{'n/a' if pk is None else f'{pk:.2f}':>9} {r['plan_gib']:9.2f} {r['eval_items_per_s']:7.2f}")
     return lines
 
 # %% ../nbs/16_gpu_check.ipynb #3b095895
@@ -236,11 +294,17 @@ def r1aqa_gpu_check(
     steps:int=3,                       # GRPO steps per preset
     eval_items:int=8,                  # clips evaluated per preset
     tiny:store_true=False,             # the families' tiny sizes: a CPU test of this command
+    layers:int=None,                   # every stack (language model, audio and vision encoders) this deep at the published widths; on a CPU: 1
+    num_generations:int=None,          # completions per prompt instead of the preset's G
+    max_completion_length:int=None,    # new tokens per completion instead of the preset's
+    gradient_accumulation_steps:int=None, # micro-steps per optimizer step instead of the preset's
     vllm:store_true=False,             # also run each preset with rollouts through a vLLM server (HF generate against vLLM)
     vllm_python:str=None,              # with --vllm: the vLLM environment's python (default: $R1AQA_VLLM_PYTHON)
 ):
-    "Measure each GPU preset on random weights: seconds per GRPO step, peak GPU memory against the plan, evaluation items/s."
-    gpu_check([p.strip() for p in presets.split(",") if p.strip()], out, steps, eval_items, tiny, vllm=vllm, vllm_python=vllm_python,
-              **(dict(bf16=False) if not torch.cuda.is_available() else {}))
+    "Measure each GPU preset on random weights: seconds per GRPO step, peak memory against the plan, evaluation items/s."
+    shape = {k: v for k, v in dict(num_generations=num_generations, max_completion_length=max_completion_length,
+                                   gradient_accumulation_steps=gradient_accumulation_steps).items() if v is not None}
+    gpu_check([p.strip() for p in presets.split(",") if p.strip()], out, steps, eval_items, tiny, layers, vllm=vllm, vllm_python=vllm_python,
+              **shape, **(dict(bf16=False) if not torch.cuda.is_available() else {}))
 
 main = cli_main("r1aqa_gpu_check", r1aqa_gpu_check)

@@ -5,19 +5,24 @@
 # %% ../nbs/11_grpo.ipynb #d1d8e468
 from __future__ import annotations
 import dataclasses, json, math, os, time, warnings
+from contextlib import contextmanager
+from types import SimpleNamespace
 from pathlib import Path
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import r1aqa.audio   # first: a torch/torchaudio mismatch is reported with its fix, not as a linker error
+import numpy as np
 import torch
+import torch.nn.functional as F
 import trl
 from torch.utils.data import Sampler
 from transformers import Trainer, TrainingArguments, GenerationConfig, set_seed
-from trl.trainer.utils import selective_log_softmax, disable_dropout_in_model
+from trl.trainer.utils import selective_log_softmax, disable_dropout_in_model, entropy_from_logits
 from trl.models.utils import unwrap_model_for_generation, prepare_deepspeed
 from fastcore.basics import patch
 
+from .data import shuffled_choices
 from .families import family_of, unwrap
 from .models import load_policy, load_reference, audio_inputs, audio_token_ids, encode_audio, merge_audio
 from .rewards import compute_rewards, reward_name, reward_metrics
@@ -25,9 +30,11 @@ from .serve import VLLMClient, VLLMError, openai_messages, vllm_weights
 from .run import CompleteCheckpoints, PolicyOptions, quiet_console, fresh_accelerate_state, load_full_checkpoint
 
 # %% auto #0
-__all__ = ['LOSS_TYPES', 'IS_MODES', 'TRL_OPTIONS', 'group_advantages', 'completion_mask', 'truncated', 'kl_k3',
-           'clipped_surrogate', 'grpo_loss', 'vllm_is_ratio', 'sample_completions', 'completion_logps',
-           'ignored_options', 'GRPOConfig', 'policy_and_reference', 'GRPOTrainer', 'Rollout', 'RepeatWindowSampler']
+__all__ = ['IS_LEVELS', 'LOSS_TYPES', 'LOSS_OPTIONS', 'IS_MODES', 'TRL_OPTIONS', 'REFUSED', 'group_advantages', 'completion_mask',
+           'truncated', 'kl_k3', 'clipped_surrogate', 'log_importance_weights', 'vespo_weights', 'policy_term',
+           'grpo_loss', 'high_entropy_mask', 'off_policy_mask', 'vllm_is_ratio', 'sample_completions',
+           'completion_logps', 'ignored_options', 'GRPOConfig', 'policy_and_reference', 'GRPOTrainer', 'Rollout',
+           'RepeatWindowSampler']
 
 # %% ../nbs/11_grpo.ipynb #b653291b
 def group_advantages(
@@ -86,17 +93,88 @@ def clipped_surrogate(
     per_token = -torch.min(ratio * A, clipped * A)
     return per_token, per_token != -ratio * A
 
-# %% ../nbs/11_grpo.ipynb #1612c17c
-LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
+# %% ../nbs/11_grpo.ipynb #0b535ac5
+IS_LEVELS = ("token", "sequence")
 
+def log_importance_weights(
+    logps:torch.Tensor,        # [N, T] policy log-probs of the completion tokens
+    old_logps:torch.Tensor,    # [N, T] their log-probs when sampled
+    mask:torch.Tensor,         # [N, T] completion mask
+    level:str="token",         # TRL's `importance_sampling_level`: "token" or "sequence" (GSPO)
+)->torch.Tensor:               # [N, T] for "token", [N, 1] for "sequence"
+    "log(pi / pi_old) per token, or GSPO's per sequence: the mean of its tokens' log-ratios (a geometric mean of the ratios)."
+    if level not in IS_LEVELS: raise ValueError(f"importance_sampling_level must be one of {IS_LEVELS}, not {level!r}")
+    d = logps - old_logps
+    return d if level == "token" else ((d * mask).sum(-1) / mask.sum(-1).clamp(min=1)).unsqueeze(-1)
+
+# %% ../nbs/11_grpo.ipynb #bcafa3fa
+def vespo_weights(
+    advantages:torch.Tensor,   # [N, 1]
+    log_ratio:torch.Tensor,    # [N, T] per-token log(pi / pi_old)
+    mask:torch.Tensor,         # [N, T] completion mask
+    is_ratio:torch.Tensor|None=None, # vLLM's importance weights (`vllm_is_ratio`), or None
+    k_pos:float=2.0, lambda_pos:float=3.0, k_neg:float=3.0, lambda_neg:float=2.0, # TRL's `vespo_*`
+)->torch.Tensor:               # [N, 1] detached weights phi(w)
+    "VESPO's gamma weight of each sequence's ratio w: phi(w) = exp(lambda) w^k exp(-lambda w), k and lambda by the advantage's sign."
+    with torch.no_grad():
+        lo = math.log(1e-8)
+        lw = (torch.clamp(log_ratio, -20., 20.) * mask).sum(-1, keepdim=True)
+        if is_ratio is not None: lw = lw + torch.clamp(torch.log(is_ratio), lo, 20.).sum(-1, keepdim=True)
+        lw = torch.clamp(lw, lo, 20.)
+        pos = advantages >= 0
+        k, lam = torch.where(pos, k_pos, k_neg), torch.where(pos, lambda_pos, lambda_neg).clamp(min=1e-4)
+        return torch.exp(lam + k * lw - lam * torch.exp(lw)).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
+
+# %% ../nbs/11_grpo.ipynb #0d1f032e
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "luspo", "vespo")   # TRL's `loss_type` values
+LOSS_OPTIONS = ("sapo_temperature_pos", "sapo_temperature_neg", "vespo_k_pos", "vespo_lambda_pos", "vespo_k_neg", "vespo_lambda_neg")   # TRL's knobs of single loss types
+
+def policy_term(
+    loss_type:str,             # one of `LOSS_TYPES`
+    coef:torch.Tensor,         # [N, T] or [N, 1] importance ratio pi / pi_old (with gradient)
+    A:torch.Tensor,            # [N, 1] advantages
+    logps:torch.Tensor,        # [N, T] policy log-probs (cispo, vespo weigh them)
+    log_ratio:torch.Tensor,    # [N, T] per-token log-ratios (vespo)
+    mask:torch.Tensor,         # [N, T] completion mask (vespo)
+    epsilon:float=0.2,         # lower clip range
+    epsilon_high:float=0.2,    # upper clip range; CISPO's cap on the ratio
+    delta:float|None=None,     # two-sided clipping: cap on the unclipped ratio (None: none)
+    is_ratio=None,             # vLLM's importance weights, which vespo folds into its weight
+    sapo_temperature_pos:float=1.0, sapo_temperature_neg:float=1.05, # SAPO's gate temperatures for A > 0 and A <= 0
+    vespo_k_pos:float=2.0, vespo_lambda_pos:float=3.0, vespo_k_neg:float=3.0, vespo_lambda_neg:float=2.0, # VESPO's shapes
+)->torch.Tensor:               # per-token (or per-sequence) policy loss
+    "The policy part of the loss per token, as TRL's `loss_type` defines it (clipped surrogate, CISPO, SAPO or VESPO)."
+    if loss_type not in LOSS_TYPES: raise ValueError(f"loss_type must be one of {LOSS_TYPES}, not {loss_type!r}")
+    if loss_type == "cispo": return -torch.clamp(coef, max=epsilon_high).detach() * A * logps
+    if loss_type == "sapo":
+        tau = torch.where(A > 0, sapo_temperature_pos, sapo_temperature_neg)
+        return -torch.sigmoid(tau * (coef - 1)) * 4 / tau * A
+    if loss_type == "vespo":
+        return -vespo_weights(A, log_ratio, mask, is_ratio, vespo_k_pos, vespo_lambda_pos, vespo_k_neg, vespo_lambda_neg) * A * logps
+    clipped = torch.clamp(coef, 1 - epsilon, 1 + epsilon_high)
+    if delta is not None: coef = torch.clamp(coef, max=delta)   # two-sided clipping: the unclipped ratio capped too
+    return -torch.min(coef * A, clipped * A)
+
+# %% ../nbs/11_grpo.ipynb #1612c17c
 def _aggregate(masked, mask, loss_type, max_len, num_items):
     "Reduce masked per-token losses [N, T] to a scalar as TRL's `loss_type` does."
-    if loss_type == "grpo": return (masked.sum(1) / mask.sum(1).clamp(min=1)).mean()
+    if loss_type in ("grpo", "sapo"): return (masked.sum(1) / mask.sum(1).clamp(min=1)).mean()
     if loss_type == "bnpo": return masked.sum() / mask.sum().clamp(min=1)
+    if loss_type == "luspo": return masked.sum(1).mean()
     if loss_type == "dr_grpo":
         if max_len is None: raise ValueError("dr_grpo needs max_completion_length")
         return masked.sum() / (masked.shape[0] * max_len)
     return masked.sum() / (mask.sum() if num_items is None else torch.as_tensor(num_items)).clamp(min=1)
+
+
+# %% ../nbs/11_grpo.ipynb #2a3609c5
+def _clip_stats(loss_type, coef, A, mask, epsilon, epsilon_high):
+    "The fraction of tokens (of sequences, at sequence level) whose ratio is clipped: TRL's region clip ratio, or CISPO's."
+    if loss_type == "cispo": hit = (coef > epsilon_high) & (A > 0)
+    elif loss_type in ("sapo", "vespo"): return {}
+    else: hit = ((coef < 1 - epsilon) & (A < 0)) | ((coef > 1 + epsilon_high) & (A > 0))
+    hit = hit.to(mask.dtype)
+    return {"clip_ratio": hit.mean() if hit.shape[-1] == 1 else (hit * mask).sum() / mask.sum().clamp(min=1)}
 
 # %% ../nbs/11_grpo.ipynb #2b6d2149
 def grpo_loss(
@@ -107,25 +185,54 @@ def grpo_loss(
     ref_logps:torch.Tensor|None=None, # [N, T] reference log-probs; needed when `beta` > 0
     beta:float=0.04,                # KL coefficient
     epsilon:float=0.2,              # lower clip range
-    epsilon_high:float|None=None,   # upper clip range (None: `epsilon`)
+    epsilon_high:float|None=None,   # upper clip range (None: `epsilon`); CISPO's cap on the ratio
     loss_type:str="grpo",           # one of `LOSS_TYPES`
     max_completion_length:int|None=None, # for `dr_grpo`
-    num_items:float|None=None,      # completion tokens across processes, for `dapo` (None: this batch's)
+    num_items:float|None=None,      # completion tokens across processes, for `dapo`, `cispo`, `vespo` (None: this batch's)
     is_ratio:torch.Tensor|None=None,  # [N, T] or [N, 1] importance weights of vLLM-sampled tokens (`vllm_is_ratio`); None: 1
+    importance_sampling_level:str="token", # "token", or "sequence": GSPO's one ratio per completion
+    use_bias_correction_kl:bool=True, # weigh each token's KL by its importance ratio (TRL's default)
+    keep:torch.Tensor|None=None,    # [N, T] or [N, 1] 0/1 weights on the policy term: the top-entropy and off-policy masks
+    **options,                      # for `policy_term`: TRL's `delta`, `sapo_temperature_*`, `vespo_*`
 )->tuple[torch.Tensor, dict]:       # the loss and detached statistics
-    "GRPO's clipped surrogate plus `beta` x k3 KL, aggregated as `loss_type` says."
-    if loss_type not in LOSS_TYPES: raise ValueError(f"loss_type must be one of {LOSS_TYPES}, not {loss_type!r}")
-    mask = mask.to(logps.dtype)
-    per_token, clipped = clipped_surrogate(logps, advantages, old_logps, epsilon, epsilon_high)
-    stats = {"clip_ratio": (clipped.to(logps.dtype) * mask).sum() / mask.sum().clamp(min=1)}
-    if is_ratio is not None: per_token = per_token * is_ratio   # the surrogate only, as TRL weighs it; not the KL term
+    "TRL's GRPO loss: the policy term of `loss_type` at `importance_sampling_level`, plus `beta` x k3 KL, aggregated as `loss_type` says."
+    mask, A, eh = mask.to(logps.dtype), advantages[:, None], epsilon if epsilon_high is None else epsilon_high
+    old = logps.detach() if old_logps is None else old_logps
+    log_ratio, coef = logps - old, torch.exp(log_importance_weights(logps, old, mask, importance_sampling_level))
+    per_token = policy_term(loss_type, coef, A, logps, log_ratio, mask, epsilon, eh, is_ratio=is_ratio, **options)
+    for w in (keep, None if loss_type == "vespo" else is_ratio): per_token = per_token if w is None else per_token * w   # vespo: in its weight
+    stats = _clip_stats(loss_type, coef.detach(), A, mask, epsilon, eh)
     if beta:
         if ref_logps is None: raise ValueError("beta > 0 needs ref_logps")
-        kl = kl_k3(logps, ref_logps)
-        per_token = per_token + beta * kl
-        stats["kl"] = ((kl * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
-    loss = _aggregate(per_token * mask, mask, loss_type, max_completion_length, num_items)
-    return loss, {k: v.detach() for k, v in stats.items()}
+        kl = kl_k3(logps, ref_logps) * (coef if use_bias_correction_kl else 1)
+        per_token, stats["kl"] = per_token + beta * kl, ((kl * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
+    return _aggregate(per_token * mask, mask, loss_type, max_completion_length, num_items), {k: v.detach() for k, v in stats.items()}
+
+
+# %% ../nbs/11_grpo.ipynb #52b0ead8
+def high_entropy_mask(
+    entropies:torch.Tensor,    # [N, T] per-token entropies
+    mask:torch.Tensor,         # [N, T] completion mask
+    quantile:float,            # TRL's `top_entropy_quantile`: the fraction of tokens kept
+    gather=lambda t: t,        # all processes' entropies (the trainer passes a padded gather)
+)->torch.Tensor:               # [N, T] bool
+    "The tokens whose entropy is in the top `quantile` of the completion tokens of all processes."
+    pool = gather(entropies[mask.bool()].float())
+    if pool.numel() == 0: return torch.zeros_like(entropies, dtype=torch.bool)
+    return (entropies * mask.float() >= torch.quantile(pool, 1 - quantile)) & mask.bool()
+
+# %% ../nbs/11_grpo.ipynb #b5fa39fd
+def off_policy_mask(
+    advantages:torch.Tensor,   # [N] one advantage per completion
+    logps:torch.Tensor,        # [N, T] policy log-probs
+    sampling_logps:torch.Tensor, # [N, T] log-probs when sampled (vLLM's, where vLLM sampled)
+    mask:torch.Tensor,         # [N, T] completion mask
+    threshold:float,           # TRL's `off_policy_mask_threshold`
+)->torch.Tensor:               # [N, 1] 1 keep, 0 drop
+    "DeepSeek-V3.2's off-policy sequence mask: drop a negative-advantage completion whose mean KL to the sampler exceeds `threshold`."
+    kl = torch.nan_to_num(sampling_logps - logps.detach(), nan=0.0)
+    avg = (kl * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1)
+    return ((advantages[:, None] >= 0) | (avg <= threshold)).to(mask.dtype)
 
 # %% ../nbs/11_grpo.ipynb #5fe69c83
 IS_MODES = ("token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
@@ -169,7 +276,8 @@ def completion_logps(
     completion_ids:torch.Tensor,   # [B*G, T]
     completion_mask:torch.Tensor,  # [B*G, T]
     temperature:float=1.0,         # the sampling temperature
-)->torch.Tensor:                   # [B*G, T] log-probs of the completion tokens
+    entropies:bool=False,          # also return each position's entropy (detached), for `top_entropy_quantile`
+)->torch.Tensor|tuple:             # [B*G, T] log-probs of the completion tokens (and [B*G, T] entropies)
     "Per-token log-probs of the completions, each prompt's embeddings shared by its G completions."
     G = completion_ids.shape[0] // prompt_embeds.shape[0]
     tok = unwrap(model).get_input_embeddings()(completion_ids)
@@ -178,7 +286,10 @@ def completion_logps(
     pos = family_of(model).position_ids(model, attn)   # what generation used: 1-D for Qwen2-Audio
     logits = model(inputs_embeds=x, attention_mask=attn, position_ids=pos, use_cache=False).logits
     L, T = prompt_embeds.shape[1], completion_ids.shape[1]
-    return selective_log_softmax(logits[:, L-1:L+T-1].float() / temperature, completion_ids)
+    logits = logits[:, L-1:L+T-1].float() / temperature
+    logps = selective_log_softmax(logits, completion_ids)
+    if not entropies: return logps
+    with torch.no_grad(): return logps, entropy_from_logits(logits)
 
 # %% ../nbs/11_grpo.ipynb #101a6ff1
 TRL_OPTIONS = ("num_generations", "max_completion_length", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
@@ -186,18 +297,36 @@ TRL_OPTIONS = ("num_generations", "max_completion_length", "temperature", "top_p
                "loss_type", "mask_truncated_completions", "log_completions", "num_completions_to_print", "disable_dropout",
                "steps_per_generation", "generation_batch_size", "use_vllm", "vllm_mode", "vllm_server_base_url", "vllm_server_host",
                "vllm_server_port", "vllm_server_timeout", "vllm_importance_sampling_correction", "vllm_importance_sampling_mode",
-               "vllm_importance_sampling_clip_max", "vllm_importance_sampling_clip_min", "vllm_importance_sampling_cap")   # the options trl.GRPOConfig adds that this trainer implements
+               "vllm_importance_sampling_clip_max", "vllm_importance_sampling_clip_min", "vllm_importance_sampling_cap",
+               "importance_sampling_level", "delta", "top_entropy_quantile", "off_policy_mask_threshold", "use_bias_correction_kl",
+               "shuffle_dataset", *LOSS_OPTIONS)   # the options trl.GRPOConfig adds that this trainer implements
 
+_COLOCATE, _ENTROPY = "a setting of colocated vLLM: r1aqa samples through a server, which r1aqa_vllm starts", "the entropy bonus is not implemented"
+REFUSED = {"model_init_kwargs": "models load through load_policy: use the policy options (mode, dtype, attn_implementation, ...)",
+           "trust_remote_code": "models load through load_policy, from the registered families", "router_aux_loss_coef": "the MoE router's load-balancing loss is not added",
+           "cast_lm_head_to_fp32": "the head is not cast apart from the model", "num_generations_eval": "evaluation is r1aqa_eval's (greedy), not GRPO rollouts",
+           "ds3_gather_for_generation": "under ZeRO-3 the weights are always gathered for generation", "pad_to_multiple_of": "prompts and completions are padded to the longest",
+           "chat_template_kwargs": "prompts are the family's chat template as it is", "cache_implementation": "HF generate runs with the model's own cache",
+           **dict.fromkeys(("vllm_model_impl", "vllm_enable_sleep_mode", "vllm_group_port", "vllm_gpu_memory_utilization", "vllm_max_model_length",
+                            "vllm_tensor_parallel_size"), _COLOCATE), "vllm_structured_outputs_regex": "structured outputs are not asked of the server",
+           "multi_objective_aggregation": "GDPO's per-reward normalisation is not implemented: rewards are summed, then normalised",
+           **dict.fromkeys(("sync_ref_model", "ref_model_mixup_alpha", "ref_model_sync_steps"), "TR-DPO's reference syncing is not implemented: the reference stays the starting policy"),
+           **dict.fromkeys(("entropy_coef", "use_adaptive_entropy", "entropy_coef_min", "entropy_coef_max", "entropy_coef_delta", "entropy_target"), _ENTROPY),
+           "max_tool_calling_iterations": "there are no tool calls",
+           **dict.fromkeys(("log_multimodal", "log_unique_prompts", "log_completions_hub_repo"), "TRL's completion tables are not written (log_completions writes completions.jsonl)"),
+           **dict.fromkeys(("use_transformers_continuous_batching", "transformers_continuous_batching_config", "use_transformers_paged"),
+                           "generation is HF generate on shared audio embeddings, or vLLM")}   # why each option left out is refused
+
+# %% ../nbs/11_grpo.ipynb #6dcb5c10
 def ignored_options(cfg)->str|None:
-    "A message naming every TRL option `cfg` sets away from TRL's default that this trainer does not implement, or None."
+    "A line naming every TRL option `cfg` sets away from TRL's default that this trainer does not implement, and why; or None."
     own = {f.name for f in dataclasses.fields(TrainingArguments)} | set(TRL_OPTIONS)
     default = lambda f: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-    bad = [f"{f.name}={getattr(cfg, f.name)!r}" for f in dataclasses.fields(trl.GRPOConfig) if f.name not in own
+    bad = [f.name for f in dataclasses.fields(trl.GRPOConfig) if f.name not in own
            and getattr(cfg, f.name) != default(f) and not (f.name == "pad_to_multiple_of" and getattr(cfg, f.name) is None)]
     if not bad: return None
-    one = len(bad) == 1
-    return (f"{', '.join(bad)}: TRL option{'' if one else 's'} that r1aqa's GRPO trainer does not implement "
-            f"(it would ignore {'it' if one else 'them'}); leave {'it at its default' if one else 'them at their defaults'}")
+    return "; ".join(f"{n}={getattr(cfg, n)!r}: TRL option that r1aqa's GRPO trainer does not implement "
+                     f"({REFUSED.get(n, 'it would ignore it')}); leave it at its default" for n in bad)
 
 # %% ../nbs/11_grpo.ipynb #0415937e
 @dataclass
@@ -206,7 +335,7 @@ class GRPOConfig(PolicyOptions, trl.GRPOConfig):
     think:bool = field(default=False, metadata={"help": "ask for <think> </think> before <answer> </answer>"})
     # R1-AQA's values where TRL's defaults differ
     beta:float = field(default=0.04, metadata={"help": "KL coefficient"})
-    loss_type:str = field(default="grpo", metadata={"help": "grpo, bnpo, dr_grpo or dapo"})
+    loss_type:str = field(default="grpo", metadata={"help": "grpo, bnpo, dr_grpo, dapo, cispo, sapo, luspo or vespo"})
     max_completion_length:int|None = field(default=256, metadata={"help": "maximum new tokens per completion"})
     top_k:int = field(default=50, metadata={"help": "top-k sampling, 0: off (50: what R1-AQA's sampling got from transformers' defaults)"})
     num_generations:int|None = field(default=8, metadata={"help": "completions per prompt (G)"})
@@ -214,6 +343,10 @@ class GRPOConfig(PolicyOptions, trl.GRPOConfig):
     logging_steps:float = field(default=1, metadata={"help": "log every N steps"})
     gradient_checkpointing:bool|None = field(default=None, metadata={"help": "deprecated alias of activation_checkpointing"})
     bf16:bool|None = field(default=None, metadata={"help": "None: bf16 where the GPU supports it, float32 on CPU"})
+    # r1aqa's own: zero-variance resampling (ms-swift's names and default) and option shuffling
+    dynamic_sample:bool = field(default=False, metadata={"help": "replace groups whose G rewards are all equal by groups from more prompts"})
+    max_resample_times:int = field(default=3, metadata={"help": "with dynamic_sample: extra sampling rounds per micro-step, at most"})
+    shuffle_choices:bool = field(default=False, metadata={"help": "each training group sees its options in a fresh seeded order"})
     # vLLM: r1aqa samples through a server (TRL's default mode is colocate)
     vllm_mode:str = field(default="server", metadata={"help": "server: sample through a vLLM server (r1aqa_vllm starts one)"})
     vllm_server_host:str = field(default="127.0.0.1", metadata={"help": "the vLLM server's host, when vllm_server_base_url is not given"})
@@ -228,6 +361,9 @@ def __post_init__(self:GRPOConfig):
     if self.bf16 is None: self.bf16 = not self.fp16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if self.mode not in ("full", "lora", "qlora"): raise ValueError(f"mode must be full, lora or qlora, not {self.mode!r}")
     if self.loss_type not in LOSS_TYPES: raise ValueError(f"loss_type must be one of {LOSS_TYPES}, not {self.loss_type!r}")
+    if self.importance_sampling_level not in IS_LEVELS: raise ValueError(f"importance_sampling_level must be one of {IS_LEVELS}, not {self.importance_sampling_level!r}")
+    if not 0 <= self.top_entropy_quantile <= 1: raise ValueError(f"top_entropy_quantile={self.top_entropy_quantile}: a fraction of the tokens, 0 to 1")
+    if self.max_resample_times < 0: raise ValueError(f"max_resample_times={self.max_resample_times}: a number of extra rounds, 0 or more")
     if self.use_vllm and self.vllm_mode != "server": raise ValueError(
         f"vllm_mode={self.vllm_mode!r}: r1aqa samples through a vLLM server (vllm_mode='server', started by r1aqa_vllm). 'colocate' would "
         "run vLLM inside the training process, which needs a vLLM build for the training environment's torch (the CPU build pins another)")
@@ -354,12 +490,13 @@ class Rollout:
     old_logps:torch.Tensor|None=None  # [B*G, T] log-probs under the policy that sampled; only with num_iterations > 1
     ref_logps:torch.Tensor|None=None  # [B*G, T] reference log-probs; only with beta > 0
     is_ratio:torch.Tensor|None=None   # importance weights of vLLM-sampled tokens (`vllm_is_ratio`); only with vLLM and its correction
+    sampling_logps:torch.Tensor|None=None # [B*G, T] vLLM's log-probs of the tokens; only with vLLM and `off_policy_mask_threshold`
 
     @property
     def G(self)->int: return len(self.ids) // len(self.enc["input_ids"])
 
     def _repr_markdown_(self):
-        has = [k for k in ("hidden", "old_logps", "ref_logps", "is_ratio") if getattr(self, k) is not None]
+        has = [k for k in ("hidden", "old_logps", "ref_logps", "is_ratio", "sampling_logps") if getattr(self, k) is not None]
         head = (f"**Rollout**: {len(self.enc['input_ids'])} prompt(s) x {self.G} completions of at most {self.ids.shape[1]} tokens; "
                 f"carries {', '.join(has) or 'no cached tensors'}. The first group:")
         rows = [f"| {i} | {_md_cell(self.texts[i])} | {int(self.mask[i].sum())} | {self.rewards[i]:.3f} | {self.advantages[i]:+.3f} |" for i in range(self.G)]
@@ -387,7 +524,7 @@ def _log_rollouts(self:GRPOTrainer, per_fn, total, mask, trunc, prompts, texts):
 _SKIP_COLUMNS = ("prompt", "audio")   # passed as `prompts`, or not text at all
 
 @patch
-def _score(self:GRPOTrainer, inputs:list[dict], ids, mask, trunc)->dict:
+def _score(self:GRPOTrainer, inputs:list[dict], ids, mask, trunc, log:bool=True)->dict:
     "Decode, reward (TRL's contract: every dataset column as a keyword list), advantages, and metrics: the `Rollout` fields they fill."
     G = self.G
     texts = self.processing_class.batch_decode(ids * mask + (1 - mask) * self.generation_config.pad_token_id, skip_special_tokens=True)
@@ -397,7 +534,7 @@ def _score(self:GRPOTrainer, inputs:list[dict], ids, mask, trunc)->dict:
     per_fn, total = compute_rewards(self.reward_funcs, prompts, completions, self.reward_weights.tolist(),
                                     completion_ids=ids.tolist(), trainer_state=self.state, **cols)
     adv = group_advantages(total, G, self.args.scale_rewards).to(self.accelerator.device)
-    self._log_rollouts(per_fn, total, mask, trunc, prompts, texts)
+    if log: self._log_rollouts(per_fn, total, mask, trunc, prompts, texts)   # off for resampling rounds: the log describes the step's own prompts
     return dict(rewards=total, advantages=adv, texts=texts)
 
 # %% ../nbs/11_grpo.ipynb #5c4b4ab6
@@ -413,34 +550,121 @@ def _ref_logps(self:GRPOTrainer, enc, hidden, lens, ids, mask):
     embeds = merge_audio(self.ref_model, enc.input_ids, hidden, lens)
     return completion_logps(self.ref_model, embeds, enc.attention_mask, ids, mask, t)
 
+# %% ../nbs/11_grpo.ipynb #dcc2264d
+@patch
+@contextmanager
+def _unwrapped(self:GRPOTrainer):
+    "The policy unwrapped for generation (TRL's `unwrap_model_for_generation`), without the FutureWarnings it triggers under transformers 5."
+    with warnings.catch_warnings():   # trl reads `is_gradient_checkpointing`, deprecated in transformers 5 (a FutureWarning per step)
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        warnings.filterwarnings("ignore", "`gradient_checkpointing_(enable|disable)` is deprecated", FutureWarning)   # and calls these, with checkpointing on
+        with unwrap_model_for_generation(self.model_wrapped, self.accelerator) as m: yield m
+
+# %% ../nbs/11_grpo.ipynb #493b94ee
+@patch
+@torch.no_grad()
+def _sample_and_score(self:GRPOTrainer, inputs:list[dict], log:bool=True)->SimpleNamespace:
+    "Encode, sample G completions per prompt from shared audio embeddings, mask and score them: a batch before its log-probs."
+    a, G = self.args, self.G
+    enc = self._encode_prompts(inputs)
+    sampled = self._vllm_sample(inputs) if self.vllm is not None else None   # (ids, vLLM's log-probs), or None: HF generate
+    with self._unwrapped() as m:
+        hidden, lens = encode_audio(m, enc.input_features, enc.feature_attention_mask)
+        embeds = merge_audio(m, enc.input_ids, hidden, lens)
+        ids = sample_completions(m, embeds, enc.attention_mask, G, self.generation_config) if sampled is None else sampled[0]
+    mask, trunc = completion_mask(ids, self.eos_ids), truncated(ids, self.eos_ids)
+    if a.mask_truncated_completions: mask = mask * (~trunc)[:, None].long()
+    return SimpleNamespace(inputs=inputs, enc=enc, hidden=hidden, lens=lens, embeds=embeds, ids=ids, mask=mask,
+                           vllm_logps=None if sampled is None else sampled[1], **self._score(inputs, ids, mask, trunc, log))
+
 # %% ../nbs/11_grpo.ipynb #14c1691a
 @patch
 @torch.no_grad()
 def _generate_and_score(self:GRPOTrainer, inputs:list[dict])->Rollout:
-    "Sample G completions per prompt from shared audio embeddings, score them, and compute advantages."
-    a, G = self.args, self.G
-    enc = self._encode_prompts(inputs)
-    sampled = self._vllm_sample(inputs) if self.vllm is not None else None   # (ids, vLLM's log-probs), or None: HF generate
-    with warnings.catch_warnings():   # trl reads `is_gradient_checkpointing`, deprecated in transformers 5 (a FutureWarning per step)
-        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
-        warnings.filterwarnings("ignore", "`gradient_checkpointing_(enable|disable)` is deprecated", FutureWarning)   # and calls these, with checkpointing on
-        with unwrap_model_for_generation(self.model_wrapped, self.accelerator) as m:
-            hidden, lens = encode_audio(m, enc.input_features, enc.feature_attention_mask)
-            embeds = merge_audio(m, enc.input_ids, hidden, lens)
-            ids = sample_completions(m, embeds, enc.attention_mask, G, self.generation_config) if sampled is None else sampled[0]
-    mask = completion_mask(ids, self.eos_ids)
-    trunc = truncated(ids, self.eos_ids)
-    if a.mask_truncated_completions: mask = mask * (~trunc)[:, None].long()
-    correct = sampled is not None and a.vllm_importance_sampling_correction
-    old = completion_logps(self.model, embeds, enc.attention_mask, ids, mask, a.temperature) if a.num_iterations > 1 or correct else None
+    "Sample G completions per prompt (options shuffled, zero-variance groups replaced, as configured), score them, and add the log-probs the loss needs."
+    a, train = self.args, self.model.training
+    if train and a.shuffle_choices: inputs = self._shuffled(inputs, 0)
+    s = self._sample_and_score(inputs)
+    if train and a.dynamic_sample: s = self._refill(s)
+    correct = s.vllm_logps is not None and a.vllm_importance_sampling_correction
+    old = completion_logps(self.model, s.embeds, s.enc.attention_mask, s.ids, s.mask, a.temperature) if a.num_iterations > 1 or correct else None
     isr = None
     if correct:
-        isr = vllm_is_ratio(old, sampled[1], mask, a.vllm_importance_sampling_mode, a.vllm_importance_sampling_clip_min, a.vllm_importance_sampling_clip_max)
-        self._log_is_ratio(isr, old, sampled[1], mask)
+        isr = vllm_is_ratio(old, s.vllm_logps, s.mask, a.vllm_importance_sampling_mode, a.vllm_importance_sampling_clip_min, a.vllm_importance_sampling_clip_max)
+        self._log_is_ratio(isr, old, s.vllm_logps, s.mask)
         if a.num_iterations == 1: old = None   # the surrogate's ratio is 1 at the sampling step: `logps.detach()` says the same
-    ref = self._ref_logps(enc, hidden, lens, ids, mask) if a.beta else None
-    return Rollout(enc, ids, mask, **self._score(inputs, ids, mask, trunc), hidden=None if _tower_trains(self.model) else hidden,
-                   lens=lens, old_logps=old, ref_logps=ref, is_ratio=isr)
+    ref = self._ref_logps(s.enc, s.hidden, s.lens, s.ids, s.mask) if a.beta else None
+    return Rollout(s.enc, s.ids, s.mask, s.rewards, s.advantages, s.texts, hidden=None if _tower_trains(self.model) else s.hidden, lens=s.lens,
+                   old_logps=old, ref_logps=ref, is_ratio=isr, sampling_logps=s.vllm_logps if a.off_policy_mask_threshold is not None else None)
+
+# %% ../nbs/11_grpo.ipynb #c20d722e
+@patch
+def _shuffled(self:GRPOTrainer, inputs:list[dict], rnd:int)->list[dict]:
+    "`inputs` with their options in seeded orders: one per prompt, from the seed, micro-step, resampling round `rnd`, process and place."
+    key = [self.args.seed, self._micro_step or 0, rnd, self.accelerator.process_index]
+    return [shuffled_choices(x, key + [i]) for i, x in enumerate(inputs)]
+
+# %% ../nbs/11_grpo.ipynb #455f0021
+@patch
+def _extra_prompts(self:GRPOTrainer, n:int, rnd:int)->list[dict]:
+    "`n` more training prompts for resampling round `rnd`, drawn with a seed of the run, micro-step, round and process (options shuffled as configured)."
+    ds = self.train_dataset
+    rng = np.random.default_rng([self.args.seed, self._micro_step or 0, rnd, self.accelerator.process_index])
+    items = [ds[int(j)] for j in rng.choice(len(ds), min(n, len(ds)), replace=False)]
+    return self._shuffled(items, rnd) if self.args.shuffle_choices else items
+
+# %% ../nbs/11_grpo.ipynb #363af82e
+@patch
+@torch.no_grad()
+def _assemble(self:GRPOTrainer, groups:list)->SimpleNamespace:
+    "One batch from `(batch, group index)` pairs of sampled batches: prompts re-encoded together, completions padded, rewards kept, advantages recomputed."
+    G, pad = self.G, self.generation_config.pad_token_id
+    rows = lambda b, j: slice(j * G, (j + 1) * G)
+    T = max(b.ids.shape[1] for b, _ in groups)
+    cat = lambda f, fill: torch.cat([F.pad(getattr(b, f)[rows(b, j)], (0, T - getattr(b, f).shape[1]), value=fill) for b, j in groups])
+    inputs, rewards = [b.inputs[j] for b, j in groups], torch.cat([b.rewards[rows(b, j)] for b, j in groups])
+    enc = self._encode_prompts(inputs)
+    with self._unwrapped() as m:
+        hidden, lens = encode_audio(m, enc.input_features, enc.feature_attention_mask)
+        embeds = merge_audio(m, enc.input_ids, hidden, lens)
+    return SimpleNamespace(inputs=inputs, enc=enc, hidden=hidden, lens=lens, embeds=embeds, ids=cat("ids", pad), mask=cat("mask", 0),
+                           vllm_logps=None if groups[0][0].vllm_logps is None else cat("vllm_logps", 0.), rewards=rewards,
+                           advantages=group_advantages(rewards, G, self.args.scale_rewards).to(self.accelerator.device),
+                           texts=[x for b, j in groups for x in b.texts[rows(b, j)]])
+
+# %% ../nbs/11_grpo.ipynb #4b57df61
+@patch
+def _refill(self:GRPOTrainer, s:SimpleNamespace)->SimpleNamespace:
+    "`s` with its zero-variance groups replaced by groups with a spread of rewards from more prompts, in at most `max_resample_times` rounds."
+    a, G, B, dev = self.args, self.G, len(s.inputs), self.accelerator.device
+    flat = lambda b: (b.rewards.view(-1, G).std(1) < 1e-6).tolist()
+    gather = lambda v: self.accelerator.gather(torch.tensor([float(v)], device=dev))
+    zero, good, rounds = flat(s), [], 0
+    while rounds < a.max_resample_times and gather(sum(zero) > len(good)).any().item():   # the same decision on every process
+        rounds += 1
+        extra = self._sample_and_score(self._extra_prompts(B, rounds), log=False)
+        good += [(extra, j) for j, z in enumerate(flat(extra)) if not z]
+    picks = iter(good)
+    groups = [next(picks, (s, i)) if z else (s, i) for i, z in enumerate(zero)]
+    m = self._metrics
+    m["zero_variance/frac"].append(gather(sum(zero) / B).mean().item())
+    m["zero_variance/frac_after"].append(gather(sum(z for (b, _), z in zip(groups, zero) if b is s) / B).mean().item())
+    m["zero_variance/rounds"].append(rounds); m["zero_variance/prompts"].append(gather(B * (1 + rounds)).sum().item())
+    return s if all(b is s for b, _ in groups) else self._assemble(groups)
+
+# %% ../nbs/11_grpo.ipynb #6de24e43
+@patch
+def _keep(self:GRPOTrainer, ro:Rollout, logps, entropies)->torch.Tensor|None:
+    "The 0/1 weights of `top_entropy_quantile` and `off_policy_mask_threshold` on the policy term, or None when neither is set."
+    a, acc, keep = self.args, self.accelerator, None
+    if entropies is not None:   # the quantile of the completion tokens of every process, as TRL takes it
+        gather = lambda t: (g := acc.gather(acc.pad_across_processes(t, dim=0, pad_index=-1e9)))[g != -1e9]
+        keep = high_entropy_mask(entropies, ro.mask, a.top_entropy_quantile, gather).to(logps.dtype)
+    if a.off_policy_mask_threshold is not None:   # against vLLM's log-probs where vLLM sampled, else the sampling policy's
+        when = next(x for x in (ro.sampling_logps, ro.old_logps, logps.detach()) if x is not None)
+        om = off_policy_mask(ro.advantages, logps, when, ro.mask, a.off_policy_mask_threshold)
+        keep = om if keep is None else keep * om
+    return keep
 
 # %% ../nbs/11_grpo.ipynb #4f4f683d
 @patch
@@ -450,11 +674,13 @@ def compute_loss(self:GRPOTrainer, model, inputs:Rollout, return_outputs=False, 
     hidden, lens = ro.hidden, ro.lens
     if hidden is None: hidden, lens = encode_audio(model, enc.input_features, enc.feature_attention_mask)
     embeds = merge_audio(model, enc.input_ids, hidden, lens)
-    logps = completion_logps(model, embeds, enc.attention_mask, ro.ids, ro.mask, a.temperature)
-    n_tokens = None   # dapo normalises by the completion tokens of all processes (DDP then averages the gradients)
-    if a.loss_type == "dapo": n_tokens = self.accelerator.gather(ro.mask.sum().float()).sum() / self.accelerator.num_processes
-    loss, st = grpo_loss(logps, ro.advantages, ro.mask, ro.old_logps, ro.ref_logps, a.beta,
-                         a.epsilon, a.epsilon_high, a.loss_type, a.max_completion_length, n_tokens, ro.is_ratio)
+    out = completion_logps(model, embeds, enc.attention_mask, ro.ids, ro.mask, a.temperature, entropies=a.top_entropy_quantile < 1)
+    logps, ent = out if a.top_entropy_quantile < 1 else (out, None)
+    n_tokens = None   # dapo, cispo, vespo normalise by the completion tokens of all processes (DDP then averages the gradients)
+    if a.loss_type in ("dapo", "cispo", "vespo"): n_tokens = self.accelerator.gather(ro.mask.sum().float()).sum() / self.accelerator.num_processes
+    loss, st = grpo_loss(logps, ro.advantages, ro.mask, ro.old_logps, ro.ref_logps, a.beta, a.epsilon, a.epsilon_high, a.loss_type,
+                         a.max_completion_length, n_tokens, ro.is_ratio, a.importance_sampling_level, a.use_bias_correction_kl,
+                         self._keep(ro, logps, ent), delta=a.delta, **{k: getattr(a, k) for k in LOSS_OPTIONS})
     for k, v in st.items(): self._metrics[k].append(self.accelerator.gather(v).mean().item())
     return (loss, None) if return_outputs else loss
 
@@ -485,16 +711,16 @@ def _prepare_inputs(self:GRPOTrainer, inputs:list[dict])->Rollout:
 
 # %% ../nbs/11_grpo.ipynb #b4f5f504
 class RepeatWindowSampler(Sampler):
-    "Shuffled indices in whole windows of `window`, each window repeated `repeats` times."
-    def __init__(self, n:int, window:int, repeats:int=1, seed:int=0):
+    "Indices in whole windows of `window`, shuffled (or in order), each window repeated `repeats` times."
+    def __init__(self, n:int, window:int, repeats:int=1, seed:int=0, shuffle:bool=True):
         if n < window: raise ValueError(f"the dataset has {n} items, fewer than one optimizer step needs ({window})")
-        self.n, self.window, self.repeats, self.seed, self.epoch = n, window, repeats, seed, 0
+        self.n, self.window, self.repeats, self.seed, self.shuffle, self.epoch = n, window, repeats, seed, shuffle, 0
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return self.n // self.window * self.window * self.repeats
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
-        idx = torch.randperm(self.n, generator=g)[:self.n // self.window * self.window].view(-1, self.window)
-        for w in idx:
+        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        for w in order[:self.n // self.window * self.window].view(-1, self.window):
             for _ in range(self.repeats): yield from w.tolist()
 
 # %% ../nbs/11_grpo.ipynb #6c5f408d
@@ -503,7 +729,7 @@ def _get_train_sampler(self:GRPOTrainer, *args, **kwargs):
     "Deal one optimizer step's prompts `num_iterations` times, in step with the rollout buffer."
     a = self.args
     return RepeatWindowSampler(len(self.train_dataset), a.per_device_train_batch_size * a.world_size * a.gradient_accumulation_steps,
-                               a.num_iterations, a.seed)
+                               a.num_iterations, a.seed, a.shuffle_dataset)
 
 # %% ../nbs/11_grpo.ipynb #3688a26a
 @patch
@@ -582,7 +808,7 @@ def _log_is_ratio(self:GRPOTrainer, isr, old, sampling, mask):
 # %% ../nbs/11_grpo.ipynb #fb7435d1
 @patch
 def train(self:GRPOTrainer, *args, **kwargs):
-    "`Trainer.train`; afterwards the weights last written for the vLLM server are deleted (they take memory in /dev/shm)."
-    try: return Trainer.train(self, *args, **kwargs)
+    "The next class's `train` in the MRO (`CompleteCheckpoints`', then `Trainer`'s); afterwards the weights last written for the vLLM server are deleted (they take memory in /dev/shm)."
+    try: return super(GRPOTrainer, self).train(*args, **kwargs)
     finally:
         if self.vllm is not None: self.vllm.drop_weights()

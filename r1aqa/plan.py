@@ -16,8 +16,8 @@ from .models import bnb_config
 from .train import PRESETS
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'PUBLISHED_PRESETS', 'PROMPT_TOKENS', 'main', 'meta_model', 'gib', 'parameter_counts', 'memory_estimate',
-           'usable_gib', 'plan_table', 'r1aqa_plan']
+__all__ = ['PUBLISHED', 'PUBLISHED_PRESETS', 'LAYER_FIELDS', 'PROMPT_TOKENS', 'main', 'published_sizes', 'meta_model', 'gib',
+           'parameter_counts', 'memory_estimate', 'usable_gib', 'plan_table', 'r1aqa_plan']
 
 # %% ../nbs/14_plan.ipynb #448f0ef1
 PUBLISHED = {   # the sizes in each hub checkpoint's config.json (the Omni models' thinker_config): what the memory estimates build
@@ -38,19 +38,37 @@ PUBLISHED = {   # the sizes in each hub checkpoint's config.json (the Omni model
     "Qwen/Qwen3-Omni-30B-A3B-Instruct": ("qwen3_omni", dict(
         text_config=dict(hidden_size=2048, intermediate_size=768, moe_intermediate_size=768, num_hidden_layers=48, num_attention_heads=32,
                          num_key_value_heads=4, head_dim=128, num_experts=128, num_experts_per_tok=8, vocab_size=151936),
-        audio_config=dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120, output_dim=2048),
-        vision_config=dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, out_hidden_size=2048))),
+        audio_config=dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120, output_dim=2048,
+                          downsample_hidden_size=480),
+        vision_config=dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, out_hidden_size=2048,
+                           deepstack_visual_indexes=[8, 16, 24], num_position_embeddings=2304))),
 }
 
 # %% ../nbs/14_plan.ipynb #2e08a74b
 PUBLISHED_PRESETS = tuple(k for k, v in PRESETS.items() if v["run"]["model"] in PUBLISHED)   # presets a plan (and the GPU check) exists for
 
+# %% ../nbs/14_plan.ipynb #c1ac6722
+LAYER_FIELDS = dict(text_config="num_hidden_layers", audio_config="encoder_layers", vision_config="depth")   # each stack's depth in a config
+
+def published_sizes(
+    hub_id:str,           # a key of `PUBLISHED`
+    layers:int|None=None, # every stack cut to this many layers; None: as published
+)->tuple[str, dict]:      # the family's name and the config's sizes
+    "`hub_id`'s family and published sizes; with `layers`, every stack that deep at its published width."
+    if hub_id not in PUBLISHED: raise UsageError(f"{hub_id}: no published sizes here; known: {', '.join(PUBLISHED)}")
+    name, sizes = PUBLISHED[hub_id]
+    if layers is None: return name, sizes
+    if layers < 1: raise UsageError(f"--layers {layers}: at least 1")
+    return name, {part: {**kw, LAYER_FIELDS[part]: layers} for part, kw in sizes.items()}
+
 # %% ../nbs/14_plan.ipynb #84ad0278
-def meta_model(hub_id:str):
+def meta_model(
+    hub_id:str,           # a key of `PUBLISHED`
+    layers:int|None=None, # every stack this deep (`published_sizes`); None: as published
+):                        # (family, model)
     "`hub_id`'s family and its real model class built from the published sizes on the meta device (shapes only, no weights)."
     from accelerate import init_empty_weights
-    if hub_id not in PUBLISHED: raise UsageError(f"{hub_id}: no published sizes here; known: {', '.join(PUBLISHED)}")
-    name, kw = PUBLISHED[hub_id]
+    name, kw = published_sizes(hub_id, layers)
     family = get_family(name)
     with init_empty_weights(): return family, family.model_class(family.model_class.config_class(**kw))
 
@@ -59,11 +77,12 @@ def gib(n): return n / 2**30   # bytes -> GiB
 
 # %% ../nbs/14_plan.ipynb #86caaad2
 def parameter_counts(
-    preset:str,   # a key of PRESETS with a published model
+    preset:str,           # a key of PRESETS with a published model
+    layers:int|None=None, # every stack this deep (`published_sizes`); None: as published
 )->dict:          # total, four_bit, trainable (parameters), and the model's text config
     "Parameters of `preset`'s model as `load_policy` keeps it: in all, in 4-bit, and trainable; and its text config."
     p = PRESETS[preset]["grpo"]
-    family, model = meta_model(PRESETS[preset]["run"]["model"])
+    family, model = meta_model(PRESETS[preset]["run"]["model"], layers)
     frozen = {id(q) for n in family.frozen for q in family.module(model, n).parameters()}
     params = {id(q): q for q in model.parameters()}
     total, four = sum(q.numel() for q in params.values()), 0
@@ -80,9 +99,10 @@ def parameter_counts(
                         if isinstance(m, torch.nn.Linear) and pat.fullmatch(n))
     return dict(total=total, four_bit=four, trainable=trainable, text=model.config.get_text_config())
 
-# %% ../nbs/14_plan.ipynb #7838506b
+# %% ../nbs/14_plan.ipynb #a73c8654
 PROMPT_TOKENS = 830   # a 30 s clip (750 audio tokens in every family here) and R1-AQA's question with its options
 
+# %% ../nbs/14_plan.ipynb #7838506b
 def memory_estimate(
     preset:str,             # a key of PRESETS with a published model
     gpus:int=1,             # GPUs the run shards over (full mode; LoRA and QLoRA runs are one GPU each)
@@ -90,11 +110,13 @@ def memory_estimate(
     zero:int=3,             # DeepSpeed ZeRO stage of a full run: 3 shards weights, gradients, optimizer and reference; 2 the gradients and optimizer; 0 nothing
     offload:bool=False,     # ZeRO-3 with CPU offload: optimizer state and parameters live in host memory, gathered layer by layer
     checkpointing:bool=True, # activation checkpointing: one hidden state per layer kept, each layer recomputed in the backward pass
+    layers:int|None=None,   # every stack this deep (`published_sizes`): the plan of the one-layer model a CPU runs
+    grpo:dict|None=None,    # GRPO settings in place of the preset's (num_generations, max_completion_length, per_device_train_batch_size, beta)
 )->dict:                    # GiB per GPU by item, and 'total' (and 'host memory (offload)' with `offload`)
     "What one GPU holds for one GRPO step of `preset`: weights as `load_policy` keeps them, training state, reference, activations."
-    p = PRESETS[preset]["grpo"]; full = p["mode"] == "full"
+    p = {**PRESETS[preset]["grpo"], **(grpo or {})}; full = p["mode"] == "full"
     if offload and not (full and zero == 3): raise UsageError("offload: ZeRO-3 CPU offload is for full fine-tuning with zero=3")
-    n = parameter_counts(preset); text, total, four, trainable = n["text"], n["total"], n["four_bit"], n["trainable"]
+    n = parameter_counts(preset, layers); text, total, four, trainable = n["text"], n["total"], n["four_bit"], n["trainable"]
     D, V, layers, I = text.hidden_size, text.vocab_size, text.num_hidden_layers, getattr(text, "intermediate_size", text.hidden_size)
     kv = text.num_key_value_heads * (getattr(text, "head_dim", None) or D // text.num_attention_heads)
     T = p["max_completion_length"]; S, B = prompt + T, p["num_generations"] * p["per_device_train_batch_size"]
@@ -142,7 +164,7 @@ def plan_table(
 # %% ../nbs/14_plan.ipynb #f176e42f
 @call_parse
 def r1aqa_plan(
-    preset:str="r1aqa",           # a preset with a published model: r1aqa, qlora-1gpu, omni-7b, omni-qlora-24gb, omni3-qlora
+    preset:str="r1aqa",           # a preset with a published model: r1aqa, qlora-1gpu, lora-1gpu, omni-7b, omni-qlora-24gb, omni3-qlora, omni-2026, omni3-2026
     gpus:int=None,                # GPUs (default: 8 for a full fine-tune, 1 otherwise)
     gpu_memory:float=80,          # GiB per GPU
     zero:int=3,                   # ZeRO stage of a full fine-tune: 3, 2 or 0

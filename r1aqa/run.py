@@ -4,12 +4,13 @@
 
 # %% ../nbs/10_run.ipynb #77268c3e
 from __future__ import annotations
-import contextlib, json, logging, os, shutil, sys, time
+import contextlib, json, logging, os, random, shutil, signal, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import r1aqa.audio   # first: a torch/torchaudio mismatch is reported with its fix, not as a linker error
+import numpy as np
 import torch
 from accelerate import PartialState
 from fastcore.basics import patch
@@ -19,18 +20,22 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from .audio import AudioError, load_audio
-from .cli import COMMON_OPTIONS, UsageError, check_config, deepspeed_argv, preset_parser
+from .cli import COMMON_OPTIONS, Interrupted, UsageError, check_config, deepspeed_argv, preset_parser, write_atomic
 from .data import DataError, read_jsonl, tones_splits, write_jsonl
 from .eval import ENCODER_SECONDS, GenSettings, evaluate
 from .families import unwrap
+from .score import sha256
 from .tiny import tiny_model
 
 # %% auto #0
-__all__ = ['logger', 'gloo_without_accelerator', 'PolicyOptions', 'MetricsBar', 'quiet_console', 'zero3_off',
-           'fresh_accelerate_state', 'RunArgs', 'check_inputs', 'parse_run_args', 'validate_audio', 'reuse_stage',
-           'stage_made', 'prepare', 'heldout', 'mark_complete', 'CompleteCheckpoints', 'complete_checkpoint',
-           'checkpoint_step', 'reached_end', 'run_start', 'finished_summary', 'load_full_checkpoint', 'RunState',
-           'train_log', 'log_layout', 'trained_model', 'summary_line', 'run_stages']
+__all__ = ['logger', 'UNKEYED', 'UNKEYED_PREFIXES', 'SAVE_ON_INTERRUPT', 'gloo_without_accelerator', 'PolicyOptions',
+           'MetricsBar', 'quiet_console', 'zero3_off', 'fresh_accelerate_state', 'RunArgs', 'check_inputs',
+           'parse_run_args', 'validate_audio', 'reuse_stage', 'stage_made', 'prepare', 'check_rows', 'heldout',
+           'mark_complete', 'CompleteCheckpoints', 'complete_checkpoint', 'checkpoint_step', 'reached_end', 'run_start',
+           'finished_summary', 'run_key', 'key_changes', 'keep_settings', 'load_full_checkpoint', 'random_state',
+           'set_random_state', 'StepBoundary', 'checkpoint_bytes', 'saves_on_interrupt', 'newest_complete',
+           'stopped_at', 'interruption', 'interrupts_said', 'apply_optimizer_settings', 'RunState', 'train_log',
+           'trim_log', 'log_layout', 'trained_model', 'data_name', 'summary_line', 'run_stages']
 
 # %% ../nbs/10_run.ipynb #080e0261
 def gloo_without_accelerator():
@@ -78,7 +83,7 @@ logger = logging.getLogger("r1aqa")   # every logged metric of a run; the traini
 # %% ../nbs/10_run.ipynb #d8f1bcbe
 class MetricsBar(TrainerCallback):
     "A progress bar showing a few metrics; every log line goes to the `r1aqa` logger instead of the console."
-    def __init__(self, desc:str="train", keys=("loss", "reward", "accuracy", "kl"), bar:bool=True):
+    def __init__(self, desc:str="train", keys=("loss", "reward", "accuracy", "kl", "frac_reward_zero_std"), bar:bool=True):
         self.desc, self.keys, self.show, self.bar = desc, keys, bar, None
     def on_train_begin(self, args, state, control, **kw):
         if self.show and state.is_world_process_zero:
@@ -137,6 +142,7 @@ class RunArgs:
     eval_limit:int|None = field(default=None, metadata={"help": "score only the first N held-out items"})
     validate:bool = field(default=True, metadata={"help": "decode every training clip before training"})
     resume:bool = field(default=False, metadata={"help": "continue from the last checkpoint in output_dir"})
+    resume_changed:bool = field(default=False, metadata={"help": "resume (implies --resume) although settings that change the result differ from the run's start; the change is recorded in train.log and summary.json"})
     overwrite:bool = field(default=False, metadata={"help": "a fresh run into an output_dir holding checkpoints deletes them (otherwise it refuses)"})
     deepspeed_preset:str|None = field(default=None, metadata={"help": "zero2, zero3 or zero3_offload (configs shipped here)"})
 
@@ -228,6 +234,20 @@ def prepare(run, out:Path, family:str|None=None, name:str="r1aqa_train", tiny:di
             write_jsonl(train, tones/"train.jsonl"); write_jsonl(test, tones/"test.jsonl"); stage_made(tones, key)
         return str(model), read_jsonl(tones/"train.jsonl"), str(tones/"test.jsonl")
     return str(model), read_jsonl(run.train_data, audio_dir=run.audio_dir, require_answers=True), run.eval_data
+
+# %% ../nbs/10_run.ipynb #e34b940d
+def check_rows(
+    records:list,   # the training records
+    cfg,            # the Trainer config
+    source:str,     # where they came from, for the message
+    processes:int=1, # the run's processes
+)->int:             # the number of rows
+    "Refuse, in one line (`DataError`), training data with fewer rows than one optimizer step takes."
+    per, acc = cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps
+    if len(records) < (need := per * acc * processes):
+        raise DataError(f"{source}: {len(records)} rows, fewer than one optimizer step takes (per_device_train_batch_size {per} x "
+                        f"gradient_accumulation_steps {acc} x {processes} process(es) = {need}); add rows or lower per_device_train_batch_size")
+    return len(records)
 
 # %% ../nbs/10_run.ipynb #8f5e241b
 def heldout(model, data:str, out:Path, run, family:str|None=None):
@@ -322,6 +342,49 @@ def finished_summary(out:Path, ckpt:str|None, max_steps:int)->dict|None:
     s = json.loads((out/"summary.json").read_text())
     return s if s["steps"] == checkpoint_step(ckpt)[0] else None
 
+# %% ../nbs/10_run.ipynb #eca039ed
+UNKEYED = ("preset", "resume", "resume_changed", "overwrite", "validate", "vllm_python", "output_dir", "max_steps", "num_train_epochs",
+           "run_name", "project", "report_to", "disable_tqdm", "deepspeed", "deepspeed_preset", "activation_checkpointing",
+           "activation_checkpointing_kwargs", "gradient_checkpointing", "gradient_checkpointing_kwargs", "resume_from_checkpoint",
+           "local_rank", "per_device_eval_batch_size", "skip_memory_metrics", "num_completions_to_print", "dataloader_num_workers",
+           "dataloader_pin_memory", "dataloader_persistent_workers", "dataloader_prefetch_factor", "vllm_gpu_memory_utilization",
+           "vllm_enable_sleep_mode")   # how long, where, how shown, how laid out: not what the run learns
+UNKEYED_PREFIXES = ("eval_", "logging_", "log_", "save_", "hub_", "push_to_hub", "trackio_", "vllm_server_", "do_", "ddp_", "torch_compile", "include_")
+
+def run_key(args, cfg)->dict:
+    "The settings that change what a run learns: every field of its `RunArgs` and its config but the `UNKEYED` ones; a training file by its name and content."
+    kw = {f.name: getattr(args, f.name) for f in fields(args)} | {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.init}
+    key = {k: v for k, v in kw.items() if k not in UNKEYED and not k.startswith(UNKEYED_PREFIXES)}
+    if Path(str(key.get("train_data"))).is_file(): key["train_data"] = f"{Path(key['train_data']).name} (sha256 {sha256(key['train_data'])[:12]})"
+    return json.loads(json.dumps(key, default=str))
+
+# %% ../nbs/10_run.ipynb #9c99caa7
+def key_changes(old:dict, new:dict)->list[str]:
+    "'setting: before -> now' for each setting both keys hold that differs, in name order."
+    return [f"{k}: {old[k]} -> {new[k]}" for k in sorted(old.keys() & new.keys()) if old[k] != new[k]]
+
+# %% ../nbs/10_run.ipynb #69640650
+def keep_settings(
+    out:Path,        # the run folder
+    key:dict,        # this start's `run_key`
+    ckpt:str|None,   # the checkpoint it resumes from (None: a fresh start)
+    changed:bool,    # accept a key that differs (--resume_changed)
+    name:str,        # the command, for the messages
+)->list[str]:        # the changes accepted at this resume ([] when none)
+    "Record `key` in out/settings.json at a fresh start; at a resume compare it with the one recorded: a difference is refused in one line unless `changed`, then recorded (settings.json, train.log)."
+    f, state = out/"settings.json", PartialState()
+    rec = json.loads(f.read_text()) if ckpt and f.exists() else dict(key=key, changes=[])
+    if (diff := key_changes(rec["key"], key)) and not changed:
+        raise UsageError(f"--resume: {out} was started with other settings ({'; '.join(diff)}): put them back, or add --resume_changed true to continue with these (the change is recorded)")
+    step = checkpoint_step(ckpt)[0] if ckpt else 0
+    if diff: rec = dict(key=key, changes=rec["changes"] + [dict(step=step, changed=diff)])
+    if state.is_main_process:
+        if diff or not ckpt or not f.exists(): write_atomic(f, json.dumps(rec, indent=1))
+        if ckpt: logger.info(json.dumps(dict(stage="resume", step=step, checkpoint=Path(ckpt).name, changed=diff)))
+        if diff: print(f"{name}: resuming from {Path(ckpt).name} with changed settings (--resume_changed): {'; '.join(diff)}")
+    state.wait_for_everyone()
+    return diff
+
 # %% ../nbs/10_run.ipynb #c7614240
 def load_full_checkpoint(
     model,           # the policy, possibly wrapped (DDP, accelerate)
@@ -333,6 +396,127 @@ def load_full_checkpoint(
     inner.load_state_dict(saved.state_dict(), strict=True)
     del saved
     return model
+
+# %% ../nbs/10_run.ipynb #025f3b8d
+def random_state()->dict:
+    "The random generators' states: Python's, NumPy's, torch's CPU one and the CUDA ones (what a checkpoint's rng_state.pth holds)."
+    return dict(python=random.getstate(), numpy=np.random.get_state(), cpu=torch.random.get_rng_state(),
+                cuda=torch.cuda.random.get_rng_state_all() if torch.cuda.is_available() else None)
+
+# %% ../nbs/10_run.ipynb #5cf32357
+def set_random_state(s:dict):
+    "Put back the generators' states `random_state` took."
+    random.setstate(s["python"]); np.random.set_state(s["numpy"]); torch.random.set_rng_state(s["cpu"])
+    if s["cuda"] is not None: torch.cuda.random.set_rng_state_all(s["cuda"])
+
+# %% ../nbs/10_run.ipynb #c7851ab8
+class StepBoundary(TrainerCallback):
+    "Ctrl-C in training: held to the step's end inside an optimizer step (from the update on), at once elsewhere; the random state of each step's end kept."
+    def __init__(self): self.inside, self.stopped, self.torn, self.rng = False, False, False, None
+    def on_pre_optimizer_step(self, args, state, control, **kw): self.inside = True
+    def on_step_end(self, args, state, control, **kw):
+        self.inside, self.rng = False, random_state()
+        if self.stopped: control.should_training_stop = True
+    def handler(self, signum, frame):
+        "SIGINT: inside an optimizer step, stop at its end (a second one stops at once, the step torn); elsewhere, at once."
+        if self.inside and not self.stopped: self.stopped = True; return
+        self.torn = self.inside; raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self):
+        "Inside: SIGINT goes to `handler`, when this is the main thread (the only one Python gives signals to)."
+        if threading.current_thread() is not threading.main_thread(): yield self; return
+        old = signal.signal(signal.SIGINT, self.handler)
+        try: yield self
+        finally: signal.signal(signal.SIGINT, old)
+
+# %% ../nbs/10_run.ipynb #964819e1
+SAVE_ON_INTERRUPT = 2**30   # bytes: Ctrl-C saves the last finished step when its checkpoint is at most this
+
+def checkpoint_bytes(model)->int:
+    "About what a checkpoint of `model` takes: the weights `save_model` writes (a PEFT model's trainable ones, else all) and Adam's two float32 moments of each trainable weight."
+    while hasattr(model, "module"): model = model.module
+    ps, n = list(model.parameters()), lambda p: getattr(p, "ds_numel", p.numel())
+    saved = [p for p in ps if p.requires_grad] if hasattr(model, "peft_config") else ps
+    return sum(n(p) * p.element_size() for p in saved) + sum(8 * n(p) for p in ps if p.requires_grad)
+
+# %% ../nbs/10_run.ipynb #0119fc62
+def saves_on_interrupt(trainer)->str|None:
+    "None when Ctrl-C can save `trainer`'s last finished step quickly (`SAVE_ON_INTERRUPT`); else why not."
+    if trainer.args.save_strategy == "no": return "this run saves no checkpoints"
+    if trainer.accelerator.num_processes > 1: return f"{trainer.accelerator.num_processes} processes"
+    if trainer.is_deepspeed_enabled: return "DeepSpeed"
+    if (b := checkpoint_bytes(trainer.model)) > SAVE_ON_INTERRUPT: return f"its checkpoint takes {b / 2**30:.1f} GiB"
+
+# %% ../nbs/10_run.ipynb #51d4cd2c
+def newest_complete(out:Path)->Path|None:
+    "The newest checkpoint in `out` marked complete (`mark_complete`), or None."
+    done = [p for p in Path(out).glob("checkpoint-*") if p.name[11:].isdigit() and (p/"complete.json").exists()]
+    return max(done, key=lambda p: int(p.name[11:]), default=None)
+
+# %% ../nbs/10_run.ipynb #7ba0c329
+def stopped_at(out:Path, note:str="")->Interrupted:
+    "The `Interrupted` of a run in `out` stopped by Ctrl-C: `note`, then its newest complete checkpoint and `--resume true`, or the same command when there is none."
+    if (last := newest_complete(out)) is None: return Interrupted(f"{note}no checkpoint saved yet", {})
+    return Interrupted(f"{note}{last} holds step {checkpoint_step(last)[0]}", {"--resume": "true"})
+
+# %% ../nbs/10_run.ipynb #8567363e
+def interruption(trainer, guard:StepBoundary)->Interrupted:
+    "What Ctrl-C leaves of a training run: its last finished step saved when it was not and that is quick (`saves_on_interrupt`), with the random state of that step's end; the `Interrupted` saying so."
+    step, out = trainer.state.global_step, Path(trainer.args.output_dir)
+    ck, why = out/f"checkpoint-{step}", None
+    if step and not (ck/"complete.json").exists():
+        why = "stopped inside its optimizer step" if guard.torn or guard.rng is None else saves_on_interrupt(trainer)
+        if why is None:
+            set_random_state(guard.rng); trainer._save_checkpoint(trainer.model, trial=None)
+            return Interrupted(f"step {step} saved in {ck}", {"--resume": "true"})
+    return stopped_at(out, f"step {step} not saved ({why}); " if why else "")
+
+# %% ../nbs/10_run.ipynb #1df49503
+@patch
+def train(self:CompleteCheckpoints, *args, **kwargs):
+    "`Trainer.train`; Ctrl-C ends it in `Interrupted` (`interruption`): held to the end of an optimizer step, the last finished step saved when that is quick. One process only: the others stop where they are."
+    if self.args.save_strategy == "no" or self.accelerator.num_processes > 1: return super(CompleteCheckpoints, self).train(*args, **kwargs)
+    guard = StepBoundary(); self.add_callback(guard)
+    try:
+        with guard.installed(): result = super(CompleteCheckpoints, self).train(*args, **kwargs)
+        if guard.stopped: raise KeyboardInterrupt
+        return result
+    except KeyboardInterrupt as e:
+        if isinstance(e, Interrupted): raise
+        raise interruption(self, guard) from None
+    finally: self.remove_callback(guard)
+
+# %% ../nbs/10_run.ipynb #04071047
+@contextlib.contextmanager
+def interrupts_said(out:Path):
+    "Inside: a Ctrl-C outside a trainer's steps (preparing, warming up, scoring) ends in `Interrupted` (`stopped_at`): the run's newest complete checkpoint and how to continue."
+    try: yield
+    except KeyboardInterrupt as e:
+        if isinstance(e, Interrupted): raise
+        raise stopped_at(out) from None
+
+# %% ../nbs/10_run.ipynb #85009c26
+def apply_optimizer_settings(trainer)->list:
+    "Put `trainer.args`' learning rate (times the schedule's factor at this step), Adam betas and epsilon, and weight decay (where it applies) into its restored optimizer and schedule; its param groups."
+    a, sch = trainer.args, trainer.lr_scheduler
+    for i, g in enumerate(trainer.optimizer.param_groups):
+        base = g.get("initial_lr", g["lr"])
+        if base != a.learning_rate and base:
+            g["lr"], g["initial_lr"] = g["lr"] * a.learning_rate / base, a.learning_rate
+            if hasattr(sch, "base_lrs"): sch.base_lrs[i] = a.learning_rate
+        if "betas" in g: g["betas"] = (a.adam_beta1, a.adam_beta2)
+        if "eps" in g: g["eps"] = a.adam_epsilon
+        if g.get("weight_decay"): g["weight_decay"] = a.weight_decay
+    if hasattr(sch, "_last_lr"): sch._last_lr = [g["lr"] for g in trainer.optimizer.param_groups]   # what the next step logs
+    return trainer.optimizer.param_groups
+
+# %% ../nbs/10_run.ipynb #26c3a9c7
+@patch
+def _load_optimizer_and_scheduler(self:CompleteCheckpoints, checkpoint):
+    "The Trainer's restore of the optimizer and schedule, then this run's settings in them (`apply_optimizer_settings`)."
+    super(CompleteCheckpoints, self)._load_optimizer_and_scheduler(checkpoint)
+    if checkpoint is not None and not self.is_deepspeed_enabled: apply_optimizer_settings(self)
 
 # %% ../nbs/10_run.ipynb #ac560af1
 @dataclass
@@ -371,6 +555,22 @@ def train_log(out:Path):
     try: yield out/"train.log"
     finally: logger.removeHandler(log); log.close()
 
+# %% ../nbs/10_run.ipynb #51d4f9d0
+def trim_log(
+    log:Path,    # a run's train.log
+    step:int,    # the step a resume starts from
+    stage:str,   # the training's stage name ("GRPO", "SFT")
+)->int:          # the number of lines dropped
+    "Drop from `log` the `stage` lines of steps after `step`, which a resume from `step` logs again."
+    if not log.exists(): return 0
+    def redone(l):
+        try: d = json.loads(l)
+        except ValueError: return False
+        return isinstance(d, dict) and d.get("stage") == stage and d.get("step", 0) > step
+    lines = log.read_text().splitlines(keepends=True); kept = [l for l in lines if not redone(l)]
+    if len(kept) < len(lines): write_atomic(log, "".join(kept))
+    return len(lines) - len(kept)
+
 # %% ../nbs/10_run.ipynb #996eb08a
 def log_layout(name:str, trainer)->dict:
     "How a run is laid out (processes, distributed type, ZeRO stage): a `setup` line in train.log, and on the console when it is more than one plain process."
@@ -389,6 +589,15 @@ def trained_model(trainer, out:Path):
     if trainer.is_deepspeed_enabled: return str(out/"final")
     return trainer.accelerator.unwrap_model(trainer.model).eval(), trainer.processing_class
 
+# %% ../nbs/10_run.ipynb #1d4e9c64
+def data_name(
+    run,              # a `RunArgs`
+    path:bool=False,  # the training file's path as given, not only its name
+)->str:
+    "What `run` trains on, in words: the tones task and its kind, or the training file."
+    if run.train_data == "tones": return f"the tones task ({run.tones_task})"
+    return run.train_data if path else Path(run.train_data).name
+
 # %% ../nbs/10_run.ipynb #28e1d2dd
 def summary_line(
     command:str,   # the command
@@ -399,17 +608,18 @@ def summary_line(
     pct = lambda a: "n/a" if a is None else f"{a:.2f}%"
     gain = "" if None in (s["before"], s["after"]) else f" ({s['after'] - s['before']:+.2f} points)"
     where = f"plot {s['plot']}" if s.get("plot") else f"model {s['final']}"
-    return (f"{command} {s['preset']}: held-out accuracy {pct(s['before'])} before {method} -> {pct(s['after'])} after "
+    return (f"{command} on {s.get('data', s['preset'])}: held-out accuracy {pct(s['before'])} before {method} -> {pct(s['after'])} after "
             f"{s['steps']} {method} steps{gain}; {s['seconds']:.0f} s; {where}")
 
 # %% ../nbs/10_run.ipynb #74d34a1b
 @patch
 def summarise(self:RunState, method:str, finish=None)->dict:
-    "The run's summary; on the main process `finish(self)`'s fields are added, and it is written to summary.json and said in one line."
-    s = dict(preset=self.args.preset, mode=self.cfg.mode, steps=self.trainer.state.global_step, before=self.before, after=self.after,
+    "The run's summary (with the settings changed at a resume, when any); on the main process `finish(self)`'s fields are added, and it is written to summary.json and said in one line."
+    s = dict(preset=self.args.preset, data=data_name(self.args), mode=self.cfg.mode, steps=self.trainer.state.global_step, before=self.before, after=self.after,
              seconds=round(time.time() - self.t0, 1), final=str(self.out/"final"))
     if self.state.is_main_process:
         s.update(finish(self) if finish else {})
+        if (f := self.out/"settings.json").exists() and (changes := json.loads(f.read_text())["changes"]): s["changed"] = changes   # --resume_changed
         (self.out/"summary.json").write_text(json.dumps(s, indent=1))
         print(summary_line(self.name, method, s))
     return s
@@ -427,19 +637,21 @@ def run_stages(
     outputs=("final", "summary.json"), # what a run leaves besides its checkpoints (`--overwrite` deletes them)
     tiny:dict|None=None, # sizes the tiny model's builder changes
 )->dict:                # the summary
-    "Start or resume, prepare, validate, `start`, score the held-out file, `fit`, save, score again, summarise (with `finish`)."
+    "Start or resume (its settings kept: `keep_settings`), prepare, check the rows, validate, `start`, score the held-out file, `fit`, save, score again, summarise (with `finish`)."
     rs = RunState(args, cfg, name, Path(cfg.output_dir)); rs.out.mkdir(parents=True, exist_ok=True)
-    rs.ckpt = run_start(rs.out, args.resume, args.overwrite, name, outputs)
-    if s := finished_summary(rs.out, rs.ckpt, cfg.max_steps):
-        if rs.state.is_main_process: print(f"{name}: {rs.out} already finished at step {s['steps']}: nothing to do\n{summary_line(name, method, s)}")
-        return s
-    rs.done = reached_end(rs.ckpt, cfg.max_steps)
-    with train_log(rs.out):
+    rs.ckpt = run_start(rs.out, args.resume or args.resume_changed, args.overwrite, name, outputs)
+    if rs.ckpt and rs.state.is_main_process: trim_log(rs.out/"train.log", checkpoint_step(rs.ckpt)[0], method)
+    with train_log(rs.out), interrupts_said(rs.out):
+        keep_settings(rs.out, run_key(args, cfg), rs.ckpt, args.resume_changed, name)
+        if s := finished_summary(rs.out, rs.ckpt, cfg.max_steps):
+            if rs.state.is_main_process: print(f"{name}: {rs.out} already finished at step {s['steps']}: nothing to do\n{summary_line(name, method, s)}")
+            return s
+        rs.done = reached_end(rs.ckpt, cfg.max_steps)
         with rs.state.main_process_first(), zero3_off(): rs.model_path, rs.records, rs.eval_data = prepare(args, rs.out, cfg.family, name, tiny)
+        check_rows(rs.records, cfg, data_name(args, path=True), rs.state.num_processes)
         if args.validate: validate_audio(rs.records, args.train_data, report=print if rs.state.is_main_process else lambda m: None)
         if start: rs.model_path = start(rs)
         rs.before = rs.accuracy(rs.model_path, "eval-before"); rs.state.wait_for_everyone()
         with around(rs) if around else contextlib.nullcontext() as rs.server: rs.trainer = fit(rs)
-        rs.trainer.save_model(str(rs.out/"final"))
-        rs.after = rs.accuracy(trained_model(rs.trainer, rs.out), "eval-after")
+        rs.trainer.save_model(str(rs.out/"final")); rs.after = rs.accuracy(trained_model(rs.trainer, rs.out), "eval-after")
         return rs.summarise(method, finish)

@@ -178,13 +178,8 @@ def _report_modules(overlay:str|None):
     print(f"gpu_env: imported from the wheels: {', '.join(carried) or '-'}; stand-ins imported (never used): {', '.join(stood) or '-'}", flush=True)
 
 def run(module:str, argv:list[str])->int:
-    """`module.main()` with `argv`, the stand-ins installed. $GPU_RUN_GRPO, a JSON object of GRPOConfig fields, changes every
-    preset's recipe for this process (the CPU rehearsal's --tiny run uses it to shrink the rollouts to what two cores do in seconds)."""
+    "`module.main()` with `argv`, the stand-ins installed."
     install_stand_ins()
-    if grpo := json.loads(os.environ.get("GPU_RUN_GRPO") or "{}"):
-        from r1aqa.train import PRESETS
-        for p in PRESETS.values(): p["grpo"].update(grpo)
-        print(f"gpu_env: every preset's GRPO recipe changed for this run (GPU_RUN_GRPO): {grpo}", flush=True)
     overlay = next((p for p in sys.path if Path(p, ".gpu_overlay").exists()), None)
     atexit.register(_report_modules, overlay)
     sys.argv = [module, *argv]

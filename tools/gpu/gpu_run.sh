@@ -20,7 +20,7 @@ wheels=$(cd "$1" 2>/dev/null && pwd) || { echo "gpu_run: no wheel folder $1 (too
 mkdir -p "$2" && out=$(cd "$2" && pwd) || exit 2
 shift 2
 
-presets="qlora-1gpu,omni-qlora-24gb"   # the presets that fit one H200 (r1aqa_plan), most valuable first: the R1-AQA model's QLoRA run
+presets="qlora-1gpu,lora-1gpu,omni-qlora-24gb"   # the presets that fit one H200 (r1aqa_plan), most valuable first: the R1-AQA model in 4-bit and in bf16, then Qwen2.5-Omni
 opts=() tiny=""
 while [ $# -gt 0 ]; do
   case $1 in
