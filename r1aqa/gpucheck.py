@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_gpu_check.ipynb #3d5a2088
 from __future__ import annotations
-import json, os, shutil, statistics, tempfile, time
+import json, shutil, statistics, tempfile, time
 from collections import defaultdict
 from pathlib import Path
 
@@ -197,10 +197,10 @@ def _fits(preset:str, tiny:bool, out:Path, layers:int|None=None, overrides:dict|
     "(the plan's GiB on one GPU for the shape that runs, why the preset cannot run here or None)."
     plan = memory_estimate(preset, 1, layers=layers, grpo={k: v for k, v in (overrides or {}).items() if k in PLAN_SETTINGS})["total"]
     if tiny: return plan, None
-    if torch.cuda.is_available(): have, room = gib(torch.cuda.get_device_properties(0).total_memory), "one GPU, which has"
-    elif layers: have, room = _available_gib(), "this machine, which has available"
+    if torch.cuda.is_available(): have, room = gib(torch.cuda.get_device_properties(0).total_memory), "one GPU, which has {:.1f} GiB"
+    elif layers: have, room = _available_gib(), "this machine, which has {:.1f} GiB available"
     else: return plan, "no GPU (on a CPU: --layers 1 for real widths, --tiny for a test)"
-    if plan > usable_gib(have): return plan, f"the plan needs {plan:.1f} GiB on {room} {have:.1f} GiB" + ("" if layers else f" (a multi-GPU run: `r1aqa_plan --preset {preset} --gpus 8`)")
+    if plan > usable_gib(have): return plan, f"the plan needs {plan:.1f} GiB on {room.format(have)}" + ("" if layers else f" (a multi-GPU run: `r1aqa_plan --preset {preset} --gpus 8`)")
     n = sum(p.numel() for p in meta_model(PRESETS[preset]["run"]["model"], layers)[1].parameters())
     free = gib(shutil.disk_usage(out).free)
     if gib(2 * n) * 1.05 > free: return plan, f"its random checkpoint needs {gib(2 * n):.1f} GiB of disk, {free:.1f} GiB free in {out}"
