@@ -88,22 +88,23 @@ def free_space(path)->str|None:
 
 # %% ../nbs/00_cli.ipynb #9f0bbe9b
 _SAYS = {"No space left on device": errno.ENOSPC, "os error 28": errno.ENOSPC, "StorageFull": errno.ENOSPC,
-         "Disk quota exceeded": errno.EDQUOT, "Read-only file system": errno.EROFS, "os error 30": errno.EROFS}
-_REFUSAL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system"}
+         "Disk quota exceeded": errno.EDQUOT, "Read-only file system": errno.EROFS, "os error 30": errno.EROFS, "os error 13": errno.EACCES}
+_REFUSAL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
+            errno.EACCES: "permission denied"}
 
 def storage_error(
     e:BaseException,   # what a write raised
     path=None,         # what was being written, when `e` does not say
     hint:str="",       # what to do next, added to the message
 )->StorageError|None:  # None: not a refusal of the disk
-    "`e` as a `StorageError` when it means the disk refused a write (full, over quota, read-only); else None."
+    "`e` as a `StorageError` when it means the disk refused (full, over quota, read-only, permission denied); else None."
     if isinstance(e, StorageError): return e
     code = e.errno if isinstance(e, OSError) and e.errno in _REFUSAL else next((c for s, c in _SAYS.items() if s in str(e)), None)
     if code is None and path is not None and re.search(r"unexpected pos|failed writing|write failed", str(e)) and \
        shutil.disk_usage(next(p for p in [Path(path).absolute(), *Path(path).absolute().parents] if p.exists())).free < 2**20: code = errno.ENOSPC
     if code is None: return None
     where = getattr(e, "filename", None) or path
-    msg = f"{_REFUSAL[code]}: " + (f"cannot write {where}" if where else "a write failed")
+    msg = f"{_REFUSAL[code]}: " + (("" if code == errno.EACCES else "cannot write ") + str(where) if where else "a write failed")   # a read can be denied too
     if code == errno.ENOSPC and where: msg += f" ({free_space(where)} free on its file system)"
     return StorageError(code, msg + (f"; {hint}" if hint else ""), where)
 

@@ -20,7 +20,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from .audio import AudioError, load_audio
-from .cli import COMMON_OPTIONS, Interrupted, UsageError, check_config, deepspeed_argv, preset_parser, write_atomic
+from .cli import COMMON_OPTIONS, Interrupted, OutputLock, UsageError, check_config, deepspeed_argv, preset_parser, write_atomic
 from .data import DataError, read_jsonl, tones_splits, write_jsonl
 from .eval import ENCODER_SECONDS, GenSettings, evaluate
 from .families import unwrap
@@ -637,21 +637,21 @@ def run_stages(
     outputs=("final", "summary.json"), # what a run leaves besides its checkpoints (`--overwrite` deletes them)
     tiny:dict|None=None, # sizes the tiny model's builder changes
 )->dict:                # the summary
-    "Start or resume (its settings kept: `keep_settings`), prepare, check the rows, validate, `start`, score the held-out file, `fit`, save, score again, summarise (with `finish`)."
-    rs = RunState(args, cfg, name, Path(cfg.output_dir)); rs.out.mkdir(parents=True, exist_ok=True)
-    rs.ckpt = run_start(rs.out, args.resume or args.resume_changed, args.overwrite, name, outputs)
-    if rs.ckpt and rs.state.is_main_process: trim_log(rs.out/"train.log", checkpoint_step(rs.ckpt)[0], method)
-    with train_log(rs.out), interrupts_said(rs.out):
-        keep_settings(rs.out, run_key(args, cfg), rs.ckpt, args.resume_changed, name)
-        if s := finished_summary(rs.out, rs.ckpt, cfg.max_steps):
-            if rs.state.is_main_process: print(f"{name}: {rs.out} already finished at step {s['steps']}: nothing to do\n{summary_line(name, method, s)}")
-            return s
-        rs.done = reached_end(rs.ckpt, cfg.max_steps)
-        with rs.state.main_process_first(), zero3_off(): rs.model_path, rs.records, rs.eval_data = prepare(args, rs.out, cfg.family, name, tiny)
-        check_rows(rs.records, cfg, data_name(args, path=True), rs.state.num_processes)
-        if args.validate: validate_audio(rs.records, args.train_data, report=print if rs.state.is_main_process else lambda m: None)
-        if start: rs.model_path = start(rs)
-        rs.before = rs.accuracy(rs.model_path, "eval-before"); rs.state.wait_for_everyone()
-        with around(rs) if around else contextlib.nullcontext() as rs.server: rs.trainer = fit(rs)
-        rs.trainer.save_model(str(rs.out/"final")); rs.after = rs.accuracy(trained_model(rs.trainer, rs.out), "eval-after")
-        return rs.summarise(method, finish)
+    "Hold the run folder (`OutputLock`), start or resume (its settings kept: `keep_settings`), prepare, check the rows, validate, `start`, score the held-out file, `fit`, save, score again, summarise (with `finish`)."
+    rs = RunState(args, cfg, name, Path(cfg.output_dir)); rs.out.mkdir(parents=True, exist_ok=True)   # on every process
+    with OutputLock(rs.out) if rs.state.is_main_process else contextlib.nullcontext():   # one run writes into a folder at a time
+        rs.ckpt = run_start(rs.out, args.resume or args.resume_changed, args.overwrite, name, outputs)
+        if rs.ckpt and rs.state.is_main_process: trim_log(rs.out/"train.log", checkpoint_step(rs.ckpt)[0], method)
+        with train_log(rs.out), interrupts_said(rs.out):
+            keep_settings(rs.out, run_key(args, cfg), rs.ckpt, args.resume_changed, name); rs.done = reached_end(rs.ckpt, cfg.max_steps)
+            if s := finished_summary(rs.out, rs.ckpt, cfg.max_steps):
+                if rs.state.is_main_process: print(f"{name}: {rs.out} already finished at step {s['steps']}: nothing to do\n{summary_line(name, method, s)}")
+                return s
+            with rs.state.main_process_first(), zero3_off(): rs.model_path, rs.records, rs.eval_data = prepare(args, rs.out, cfg.family, name, tiny)
+            check_rows(rs.records, cfg, data_name(args, path=True), rs.state.num_processes)
+            if args.validate: validate_audio(rs.records, args.train_data, report=print if rs.state.is_main_process else lambda m: None)
+            if start: rs.model_path = start(rs)
+            rs.before = rs.accuracy(rs.model_path, "eval-before"); rs.state.wait_for_everyone()
+            with around(rs) if around else contextlib.nullcontext() as rs.server: rs.trainer = fit(rs)
+            rs.trainer.save_model(str(rs.out/"final")); rs.after = rs.accuracy(trained_model(rs.trainer, rs.out), "eval-after")
+            return rs.summarise(method, finish)
