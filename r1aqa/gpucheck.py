@@ -120,14 +120,18 @@ def _peak()->float|None:
     "Peak GPU memory allocated since the last reset, in GiB (None without a GPU)."
     return gib(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
 
+# %% ../nbs/16_gpu_check.ipynb #7f95d224
+def _proc_gib(file:str, field:str)->float|None:
+    "The `field:  N kB` figure of a Linux /proc file in GiB; None where there is none."
+    try: return next(int(l.split()[1]) for l in Path(file).read_text().splitlines() if l.startswith(field + ":")) / 2**20
+    except (OSError, StopIteration): return None
+
 # %% ../nbs/16_gpu_check.ipynb #f3307faa
 def rss_gib(
     field:str="VmRSS", # VmRSS: resident now; VmHWM: the peak since the start or the last `reset_rss_peak`
 )->float|None:         # GiB, or None where /proc has no such figure
     "This process's resident memory, or its peak, in GiB (Linux's /proc/self/status)."
-    try: kb = next(int(l.split()[1]) for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(field + ":"))
-    except (OSError, StopIteration): return None
-    return kb / 2**20
+    return _proc_gib("/proc/self/status", field)
 
 # %% ../nbs/16_gpu_check.ipynb #9948d242
 def reset_rss_peak()->bool:
@@ -187,8 +191,7 @@ def check_preset(
 # %% ../nbs/16_gpu_check.ipynb #9fbc51ec
 def _available_gib()->float:
     "Memory a new allocation can take on this machine (Linux's MemAvailable), in GiB; 0 where unknown."
-    try: return next(int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemAvailable:")) / 2**20
-    except (OSError, StopIteration): return 0.0
+    return _proc_gib("/proc/meminfo", "MemAvailable") or 0.0
 
 # %% ../nbs/16_gpu_check.ipynb #65fa76de
 PLAN_SETTINGS = ("num_generations", "max_completion_length", "per_device_train_batch_size", "beta")   # GRPOConfig fields the plan reads
