@@ -422,6 +422,7 @@ scripts = SimpleNamespace(   # the console scripts `settings.ini` names, e.g. `r
     r1aqa_plan=entry_point("r1aqa_plan", "r1aqa.plan:main"),
     r1aqa_vllm=entry_point("r1aqa_vllm", "r1aqa.serve:main"),
     r1aqa_gpu_check=entry_point("r1aqa_gpu_check", "r1aqa.gpucheck:main"),
+    r1aqa_filter=entry_point("r1aqa_filter", "r1aqa.filter:main"),
 )
 
 # %% ../nbs/00_cli.ipynb #a5a168da

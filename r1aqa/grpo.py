@@ -22,10 +22,10 @@ from trl.trainer.utils import selective_log_softmax, disable_dropout_in_model, e
 from trl.models.utils import unwrap_model_for_generation, prepare_deepspeed
 from fastcore.basics import patch
 
-from .data import shuffled_choices
+from .data import shuffled_choices, think_mode
 from .families import family_of, unwrap
 from .models import load_policy, load_reference, audio_inputs, audio_token_ids, encode_audio, merge_audio
-from .rewards import compute_rewards, reward_name, reward_metrics
+from .rewards import compute_rewards, reward_name, reward_metrics, think_metrics, think_words
 from .serve import VLLMClient, VLLMError, openai_messages, vllm_weights
 from .run import CompleteCheckpoints, PolicyOptions, quiet_console, fresh_accelerate_state, load_full_checkpoint
 
@@ -332,7 +332,7 @@ def ignored_options(cfg)->str|None:
 @dataclass
 class GRPOConfig(PolicyOptions, trl.GRPOConfig):
     "TRL's `GRPOConfig` with R1-AQA's defaults and the policy-loading options of `load_policy`."
-    think:bool = field(default=False, metadata={"help": "ask for <think> </think> before <answer> </answer>"})
+    think:str = field(default="off", metadata={"help": "the prompt's think mode: off, on (<think> </think> before <answer> </answer>) or short (the same, at most 50 words); true/false mean on/off"})
     # R1-AQA's values where TRL's defaults differ
     beta:float = field(default=0.04, metadata={"help": "KL coefficient"})
     loss_type:str = field(default="grpo", metadata={"help": "grpo, bnpo, dr_grpo, dapo, cispo, sapo, luspo or vespo"})
@@ -360,6 +360,7 @@ def __post_init__(self:GRPOConfig):
     if not torch.cuda.is_available(): self.dataloader_pin_memory = False   # pinning needs an accelerator (torch warns)
     if self.bf16 is None: self.bf16 = not self.fp16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if self.mode not in ("full", "lora", "qlora"): raise ValueError(f"mode must be full, lora or qlora, not {self.mode!r}")
+    self.think = think_mode(self.think)   # True/False, as older code passes them, mean on/off
     if self.loss_type not in LOSS_TYPES: raise ValueError(f"loss_type must be one of {LOSS_TYPES}, not {self.loss_type!r}")
     if self.importance_sampling_level not in IS_LEVELS: raise ValueError(f"importance_sampling_level must be one of {IS_LEVELS}, not {self.importance_sampling_level!r}")
     if not 0 <= self.top_entropy_quantile <= 1: raise ValueError(f"top_entropy_quantile={self.top_entropy_quantile}: a fraction of the tokens, 0 to 1")
@@ -505,7 +506,7 @@ class Rollout:
 # %% ../nbs/11_grpo.ipynb #57c37b94
 @patch
 def _log_rollouts(self:GRPOTrainer, per_fn, total, mask, trunc, prompts, texts):
-    "Record reward, length and group statistics (gathered over processes) for the next log line."
+    "Record reward, length, group and (with a think prompt) thought statistics, gathered over processes, for the next log line."
     gather = lambda t: self.accelerator.gather(t.to(self.accelerator.device).float())
     m, per_fn, total = self._metrics, gather(per_fn), gather(total)
     for k, v in reward_metrics(per_fn, self.reward_funcs, total).items(): m[k].append(v)
@@ -515,6 +516,8 @@ def _log_rollouts(self:GRPOTrainer, per_fn, total, mask, trunc, prompts, texts):
     lengths = gather(mask.sum(1))
     m["completions/mean_length"].append(lengths.mean().item()); m["completions/max_length"].append(lengths.max().item())
     m["completions/clipped_ratio"].append(gather(trunc).mean().item())
+    if self.args.think != "off":   # how many thought, and how long (`think_metrics`, `03_rewards`)
+        for k, v in think_metrics(gather(torch.tensor([math.nan if (w := think_words(s)) is None else w for s in texts]))).items(): m[k].append(v)
     if self.args.log_completions and self.accelerator.is_main_process:
         k = self.args.num_completions_to_print or 2
         self.completion_log += [dict(step=self.state.global_step, prompt=p[0]["content"][-1]["text"], completion=t, reward=r)

@@ -21,7 +21,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .audio import AudioError, load_audio
 from .cli import COMMON_OPTIONS, Interrupted, OutputLock, UsageError, check_config, deepspeed_argv, preset_parser, write_atomic
-from .data import DataError, read_jsonl, tones_splits, write_jsonl
+from .data import DataError, read_jsonl, think_mode, tones_splits, write_jsonl
 from .eval import ENCODER_SECONDS, GenSettings, evaluate
 from .families import unwrap
 from .score import sha256
@@ -221,16 +221,17 @@ def stage_made(dest:Path, key:dict):
     (dest/"stage.json").write_text(json.dumps(key, indent=1))
 
 # %% ../nbs/10_run.ipynb #cb8e6e31
-def prepare(run, out:Path, family:str|None=None, name:str="r1aqa_train", tiny:dict|None=None)->tuple[str, list, str|None]:
-    "Model path, training records (refused, one line, when they cannot teach: `check_trainable`) and held-out file (or None) for `run`; builds the tiny model (of `family`, sizes changed by `tiny`) and the tones when asked."
+def prepare(run, out:Path, family:str|None=None, name:str="r1aqa_train", tiny:dict|None=None, think='off')->tuple[str, list, str|None]:
+    "Model path, training records (refused, one line, when they cannot teach: `check_trainable`) and held-out file (or None) for `run`; builds the tiny model (of `family`, sizes changed by `tiny`) and the tones when asked (with a reasoning per item when the run thinks)."
     model = run.model
     if model == "tiny":
         model, key = out/"tiny-base", dict(builder="tiny_model", family=family or "qwen2_audio", seed=0, **({"sizes": tiny} if tiny else {}))
         if not reuse_stage(model, key, "the tiny model", name): tiny_model(model, family=key["family"], seed=0, **(tiny or {})); stage_made(model, key)
     if run.train_data == "tones":
-        tones, key = out/"tones", dict(task=run.tones_task, train=run.tones_train, test=run.tones_test, seed=0)
+        reasoning = think_mode(think) != "off"   # a think warm-up teaches `<think>{reasoning}</think>` first
+        tones, key = out/"tones", dict(task=run.tones_task, train=run.tones_train, test=run.tones_test, seed=0, **({"reasoning": True} if reasoning else {}))
         if not reuse_stage(tones, key, "the tones task", name):
-            train, test = tones_splits(run.tones_train, run.tones_test, seed=0, out_dir=tones, task=run.tones_task)
+            train, test = tones_splits(run.tones_train, run.tones_test, seed=0, out_dir=tones, task=run.tones_task, reasoning=reasoning)
             write_jsonl(train, tones/"train.jsonl"); write_jsonl(test, tones/"test.jsonl"); stage_made(tones, key)
         return str(model), read_jsonl(tones/"train.jsonl"), str(tones/"test.jsonl")
     return str(model), read_jsonl(run.train_data, audio_dir=run.audio_dir, require_answers=True), run.eval_data
@@ -250,11 +251,11 @@ def check_rows(
     return len(records)
 
 # %% ../nbs/10_run.ipynb #8f5e241b
-def heldout(model, data:str, out:Path, run, family:str|None=None):
-    "Score `model` (a path or a `(model, processor)` pair) on `data` with `r1aqa.eval.evaluate`, greedily; the `Report`."
+def heldout(model, data:str, out:Path, run, family:str|None=None, think='off'):
+    "Score `model` (a path or a `(model, processor)` pair) on `data` with `r1aqa.eval.evaluate`, greedily, in the run's `think` mode; the `Report`."
     gen = GenSettings(max_new_tokens=run.eval_max_new_tokens)
     return evaluate(model, data, out, audio_dir=run.audio_dir, gen=gen, batch_size=32, limit=run.eval_limit, quiet=True,
-                    on_mismatch="restart", family=family)
+                    on_mismatch="restart", family=family, think=think)
 
 # %% ../nbs/10_run.ipynb #54daf66d
 def mark_complete(
@@ -539,13 +540,15 @@ class RunState:
 
     @property
     def state(self)->PartialState: return PartialState()   # this process among the run's processes
+    @property
+    def think(self)->str: return think_mode(getattr(self.cfg, "think", None) or getattr(self.args, "think", None) or "off")   # the run's think mode (GRPO's config, or the command's)
 
 # %% ../nbs/10_run.ipynb #2239cc7a
 @patch
 def accuracy(self:RunState, model, folder:str)->float|None:
     "Held-out accuracy (%) of `model` (a path or a `(model, processor)` pair), scored into `out/folder` on the main process; else None."
     if not (self.eval_data and self.state.is_main_process): return None
-    with zero3_off(): return heldout(model, self.eval_data, self.out/folder, self.args, self.cfg.family).accuracy
+    with zero3_off(): return heldout(model, self.eval_data, self.out/folder, self.args, self.cfg.family, self.think).accuracy
 
 # %% ../nbs/10_run.ipynb #fe32e6f4
 @contextlib.contextmanager
@@ -647,7 +650,7 @@ def run_stages(
             if s := finished_summary(rs.out, rs.ckpt, cfg.max_steps):
                 if rs.state.is_main_process: print(f"{name}: {rs.out} already finished at step {s['steps']}: nothing to do\n{summary_line(name, method, s)}")
                 return s
-            with rs.state.main_process_first(), zero3_off(): rs.model_path, rs.records, rs.eval_data = prepare(args, rs.out, cfg.family, name, tiny)
+            with rs.state.main_process_first(), zero3_off(): rs.model_path, rs.records, rs.eval_data = prepare(args, rs.out, cfg.family, name, tiny, rs.think)
             check_rows(rs.records, cfg, data_name(args, path=True), rs.state.num_processes)
             if args.validate: validate_audio(rs.records, args.train_data, report=print if rs.state.is_main_process else lambda m: None)
             if start: rs.model_path = start(rs)

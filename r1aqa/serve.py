@@ -221,6 +221,7 @@ class VLLMServer:
     gpu_memory_utilization:float=0.3   # on a GPU shared with training
     enforce_eager:bool|None=None   # None: eager without a GPU (no graph capture)
     startup_timeout:float=600      # seconds to wait for /health
+    start_attempts:int=2           # starts tried when the server exits before /health (each on a new port when `port` is 0)
     log:str|Path|None=None         # the server's stdout and stderr (None: a temporary file)
     extra_args:tuple=()            # more `vllm serve` options
     name:str|None=None             # the served model name (None: the checkpoint path)
@@ -231,6 +232,13 @@ class VLLMServer:
     def __enter__(self): return self.start()
     def __exit__(self, *exc): self.stop()
 
+# %% ../nbs/07_serve.ipynb #fdae7709
+def _mm_args(model)->list[str]:
+    "`--limit-mm-per-prompt` with the family's limits; nothing for a checkpoint of no audio family (a text-only model)."
+    try: fam = family_of(model)
+    except UsageError: return []   # its model_type is no audio family r1aqa knows: a text model
+    return ["--limit-mm-per-prompt", json.dumps(fam.vllm_mm_limits)]
+
 # %% ../nbs/07_serve.ipynb #b15370c4
 @patch
 def command(self:VLLMServer)->list[str]:
@@ -238,8 +246,7 @@ def command(self:VLLMServer)->list[str]:
     cpu = not torch.cuda.is_available()
     cmd = [str(self.python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model), "--served-model-name", self.name or str(self.model),
            "--host", self.host, "--port", str(self.port), "--dtype", self.dtype or ("float32" if cpu else "auto"),
-           "--max-model-len", str(self.max_model_len), "--limit-mm-per-prompt", json.dumps(family_of(self.model).vllm_mm_limits),
-           "--generation-config", "vllm"]   # sampling settings come with each request, never from the checkpoint
+           "--max-model-len", str(self.max_model_len), *_mm_args(self.model), "--generation-config", "vllm"]   # sampling settings come with each request, never from the checkpoint
     kv = self.kv_cache_bytes or (256 * 2**20 if cpu else None)
     cmd += ["--kv-cache-memory-bytes", str(kv)] if kv else ["--gpu-memory-utilization", str(self.gpu_memory_utilization)]
     if cpu if self.enforce_eager is None else self.enforce_eager: cmd.append("--enforce-eager")
@@ -303,16 +310,22 @@ def _launch(self:VLLMServer):
 # %% ../nbs/07_serve.ipynb #e35536ce
 @patch
 def start(self:VLLMServer)->VLLMServer:
-    "Start the server and wait until it answers `/health`; a `VLLMError` with its log's last lines when it exits or times out."
+    "Start the server and wait until it answers `/health`; an exit during startup is retried (`start_attempts`); a `VLLMError` with its log's last lines at the end."
     self.python = vllm_python(self.python)
     if self.python is None: raise UsageError(f"no vLLM python: pass one, or set ${PYTHON_ENV} (r1aqa_vllm --setup DIR builds the environment)")
     if not Path(self.model, "config.json").is_file(): raise UsageError(f"{self.model}: no config.json; vLLM needs a checkpoint folder (vllm_checkpoint makes one)")
-    self.port, self.name = self.port or free_port(self.host), self.name or str(self.model)
-    t0 = time.perf_counter()
-    self._launch()
-    atexit.register(self.stop)
-    try: self._await_health(t0)
-    except BaseException: self.stop(); raise   # a server that failed is stopped here, and its leftovers deleted
+    fixed, temporary, self.name = self.port, self.log is None, self.name or str(self.model)
+    for attempt in range(1, max(1, self.start_attempts) + 1):
+        self.port, t0 = fixed or free_port(self.host), time.perf_counter()
+        self._launch(); self.temporary_log = temporary
+        atexit.register(self.stop)
+        try: self._await_health(t0); break
+        except BaseException:
+            self.stop()   # a server that failed is stopped here, and its leftovers deleted
+            timed_out = time.perf_counter() - t0 > self.startup_timeout
+            if attempt >= self.start_attempts or timed_out or self.proc.returncode is None: raise
+            print(f"vLLM server: exited with code {self.proc.returncode} during startup ({_tail(self.log, 1).strip()}); "
+                  f"starting it again ({attempt + 1} of {self.start_attempts})", file=sys.stderr)
     self.startup_seconds, self.healthy = time.perf_counter() - t0, True
     self.shm = shm_mapped(group_pids(self.proc.pid))   # its shared memory, for `stop` to delete should it die
     return self

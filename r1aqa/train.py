@@ -13,28 +13,36 @@ from accelerate.utils import broadcast_object_list
 from transformers import TrainerState
 
 from .cli import UsageError, cli_main
-from .data import AQADataset
+from .data import AQADataset, think_mode
 from .grpo import GRPOConfig, GRPOTrainer, TRL_OPTIONS
-from .rewards import REWARD_SETS
+from .rewards import REWARD_SETS, reward_set
+from .judge import JUDGE_SETS, JudgeClient, judge_rewards
 from .run import RunArgs, RunState, data_name, log_layout, parse_run_args, run_stages, zero3_off
 from .serve import VLLM_TINY, VLLMError, VLLMServer, vllm_checkpoint
 from .sft import WarmUp, warm_up
 
 # %% auto #0
-__all__ = ['PRESETS', 'main', 'GRPOArgs', 'warm_start', 'run_server', 'grpo_fit', 'plot_run', 'draw_plot', 'train', 'parse_args']
+__all__ = ['PRESETS', 'main', 'GRPOArgs', 'warm_start', 'run_server', 'run_rewards', 'grpo_fit', 'plot_run', 'draw_plot', 'train',
+           'parse_args']
 
 # %% ../nbs/13_train.ipynb #941e366a
 @dataclass
 class GRPOArgs(WarmUp, RunArgs):
     "What a GRPO run trains on and around: `RunArgs` (model, data, evaluation, resuming), the warm-up, the rewards, the vLLM server."
     preset:str = field(default="demo", metadata={"help": "a key of PRESETS: r1aqa, qlora-1gpu, lora-1gpu, omni-7b, omni-qlora-24gb, omni3-qlora, omni-2026, omni3-2026 or demo"})
-    rewards:str = field(default="paper", metadata={"help": "reward set: paper, strict or think"})
+    rewards:str = field(default="paper", metadata={"help": "reward set: paper, strict, think, think_short or think_cosine (the think sets with --think on or short); judged: think_consistency or think_rubric (with --judge_url)"})
+    judge_url:str|None = field(default=None, metadata={"help": "with a judged reward set: the judge's OpenAI-compatible server"})
+    judge_model:str|None = field(default=None, metadata={"help": "the judge model's name on --judge_url"})
+    judge_key_env:str = field(default="OPENAI_API_KEY", metadata={"help": "the environment variable holding the judge's API key (never written to any file)"})
+    judge_on_error:str = field(default="stop", metadata={"help": "stop, or fallback: a failed judge request scores --judge_fallback (counted and logged)"})
+    judge_fallback:float|None = field(default=None, metadata={"help": "the score of a failed judge request under --judge_on_error fallback"})
     vllm_python:str|None = field(default=None, metadata={"help": "with --use_vllm and no --vllm_server_base_url: start a vLLM server for the run with this python (default $R1AQA_VLLM_PYTHON)"})
     tiny_for_vllm:bool = field(default=False, metadata={"help": "--model tiny: head size 32 (2 heads, 1 KV head), which vLLM's CPU attention supports; implied by --use_vllm"})
 
     def check(self):
-        "Refuse an unknown reward set, then what every run refuses (`RunArgs.check`)."
-        if self.rewards not in REWARD_SETS: raise UsageError(f"--rewards {self.rewards}: choose one of {', '.join(REWARD_SETS)}")
+        "Refuse an unknown reward set and a judged one without its judge, then what every run refuses (`RunArgs.check`)."
+        if self.rewards not in (*REWARD_SETS, *JUDGE_SETS): raise UsageError(f"--rewards {self.rewards}: choose one of {', '.join([*REWARD_SETS, *JUDGE_SETS])}")
+        if self.rewards in JUDGE_SETS and not (self.judge_url and self.judge_model): raise UsageError(f"--rewards {self.rewards} needs --judge_url and --judge_model")
         super().check()
 
 # %% ../nbs/13_train.ipynb #9da67292
@@ -77,12 +85,12 @@ PRESETS = {
 
 # %% ../nbs/13_train.ipynb #47f529a8
 def warm_start(rs:RunState)->str:
-    "What GRPO starts from: the prepared model, after the supervised warm-up when `--sft_steps` asks for one."
+    "What GRPO starts from: the prepared model, after the supervised warm-up (in the run's think mode) when `--sft_steps` asks for one."
     run = rs.args
     if not run.sft_steps: return rs.model_path
     with zero3_off():
         return warm_up(rs.model_path, rs.records, run, rs.out, rs.cfg.seed, rs.cfg.family, run.eval_max_new_tokens, rs.name,
-                       disable_tqdm=rs.cfg.disable_tqdm)
+                       disable_tqdm=rs.cfg.disable_tqdm, think=rs.cfg.think)
 
 # %% ../nbs/13_train.ipynb #74a7d513
 @contextmanager
@@ -104,10 +112,18 @@ def run_server(rs:RunState):
         cfg.vllm_server_base_url = None
         if srv is not None: srv.stop()
 
+# %% ../nbs/13_train.ipynb #2057963f
+def run_rewards(run:GRPOArgs, think, out:Path)->list:
+    "The run's reward functions in TRL's contract: a rule set (`reward_set`), or a judged set asking `run.judge_url`, cached in `out`."
+    if run.rewards not in JUDGE_SETS: return reward_set(run.rewards, think)
+    if think_mode(think) == "off": raise UsageError(f"--rewards {run.rewards} judges the <think> reasoning: add --think on or --think short")
+    judge = JudgeClient(run.judge_url, run.judge_model, run.judge_key_env, cache=Path(out)/"judge-cache.jsonl", on_error=run.judge_on_error, fallback=run.judge_fallback)
+    return judge_rewards(run.rewards, judge)
+
 # %% ../nbs/13_train.ipynb #56602fff
 def grpo_fit(rs:RunState)->GRPOTrainer:
     "GRPO from `rs.model_path` on `rs.records`, resuming from `rs.ckpt`; a run already at its last step is only restored."
-    trainer = GRPOTrainer(rs.model_path, REWARD_SETS[rs.args.rewards], args=rs.cfg, train_dataset=AQADataset(rs.records, think=rs.cfg.think))
+    trainer = GRPOTrainer(rs.model_path, run_rewards(rs.args, rs.cfg.think, rs.out), args=rs.cfg, train_dataset=AQADataset(rs.records, think=rs.cfg.think))
     if rs.server is not None: trainer.vllm.server = rs.server   # its exit code and log go into a failed request's error
     log_layout(rs.name, trainer)
     if rs.done:   # killed after its last checkpoint: nothing left to train, only to finish
@@ -159,6 +175,9 @@ def train(run:GRPOArgs, cfg:GRPOConfig)->dict:
 # %% ../nbs/13_train.ipynb #ce90ca14
 def parse_args(argv:list[str]|None=None)->tuple[GRPOArgs, GRPOConfig]:
     "`GRPOArgs` and `GRPOConfig` from a command line, on top of the chosen preset; a mistake is a `UsageError`."
-    return parse_run_args("r1aqa_train", PRESETS, (GRPOArgs, GRPOConfig), argv, "transformers' TrainingArguments and TRL's GRPOConfig", TRL_OPTIONS)
+    run, cfg = parse_run_args("r1aqa_train", PRESETS, (GRPOArgs, GRPOConfig), argv, "transformers' TrainingArguments and TRL's GRPOConfig", TRL_OPTIONS)
+    try: reward_set(run.rewards, cfg.think) if run.rewards not in JUDGE_SETS else reward_set("think", cfg.think)   # the set pays the format the think mode asks for
+    except ValueError as e: raise UsageError(str(e)) from None
+    return run, cfg
 
 main = cli_main("r1aqa_train", train, parse=parse_args)   # `r1aqa_train --preset r1aqa|qlora-1gpu|demo [--any_field value ...]`; no arguments runs the CPU demo
