@@ -188,21 +188,12 @@ def shm_mapped(
     return out
 
 # %% ../nbs/07_serve.ipynb #33814b8a
-_MP_SHM = re.compile(r"^(psm_|sem\.mp-)")   # the names Python's multiprocessing gives its shared memory and semaphores
-
 def release_shm(
-    paths,                      # /dev/shm files a server was seen to map
-    since:float|None=None,      # when the server started: also its multiprocessing files, made since then (None: only `paths`)
-)->list[Path]:                  # what was deleted
-    "Delete the /dev/shm files in `paths` (and, with `since`, multiprocessing's files made since then) that no living process maps."
-    found = {Path(p) for p in paths}
-    if since is not None and SHM.is_dir():
-        for p in SHM.iterdir():
-            try:
-                if _MP_SHM.match(p.name) and p.stat().st_mtime >= since: found.add(p)
-            except OSError: pass
+    paths,   # /dev/shm files a server was seen to map
+)->list[Path]:   # what was deleted
+    "Delete the /dev/shm files in `paths` that no living process maps."
     gone, in_use = [], shm_mapped()
-    for p in sorted(found - in_use):
+    for p in sorted({Path(p) for p in paths} - in_use):
         try: p.unlink(); gone.append(p)
         except (FileNotFoundError, IsADirectoryError): pass
     return gone
@@ -271,7 +262,7 @@ def stop(self:VLLMServer, timeout:float=30):
     for _ in range(100):   # its processes gone (they map what is to be deleted)
         if not group_pids(p.pid): break
         time.sleep(0.1)
-    release_shm(getattr(self, "shm", ()), since=getattr(self, "started_at", None))
+    release_shm(getattr(self, "shm", ()))
 
 # %% ../nbs/07_serve.ipynb #27d78be0
 @patch
