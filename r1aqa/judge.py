@@ -13,7 +13,7 @@ from fastcore.basics import patch
 from transformers import AutoTokenizer, GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
 from .cli import UsageError, user_error, writing
-from .rewards import REWARD_SETS, accuracy_reward, completion_text, extract_answer
+from .rewards import REWARD_SETS, accuracy_reward, completion_text, extract_answer, think_text
 from .score import Report, score
 from .serve import VLLM_TINY
 from .tiny import CHAT_TEMPLATE, tiny_model
@@ -291,12 +291,10 @@ def question_of(prompt)->str:
     return completion_text(users[-1] if users else prompt[-1]).strip()
 
 # %% ../nbs/08a_judge.ipynb #b35bd0d2
-_THINK = re.compile(r"<think>(.*?)</think>", re.S)
-
 def reasoning_of(completion)->str|None:
-    "The text of a completion's first `<think>...</think>` block, stripped; None when there is none or it is blank."
-    m = _THINK.search(completion_text(completion))
-    return m[1].strip() or None if m else None
+    "The completion's thought (`think_text`), stripped; None when there is none or it is blank."
+    t = think_text(completion)
+    return None if t is None else t.strip() or None
 
 # %% ../nbs/08a_judge.ipynb #b892c3a5
 def _judge_messages(template:str, prompt, completion)->list[dict]:

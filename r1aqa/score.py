@@ -12,6 +12,7 @@ from typing import Callable
 from fastcore.basics import patch
 from matplotlib.figure import Figure
 from .data import DataError, read_jsonl, read_utf8, read_mmar, read_mmau, read_mmsu, read_rows, read_sakura, sakura_rows
+from .rewards import think_words
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'mmau_match', 'Benchmark', 'register_benchmark', 'choice_of', 'option_rule', 'mmsu_letter',
@@ -246,21 +247,13 @@ def _count(rep:Report, r:dict, b:Benchmark):
     return ok
 
 
-# %% ../nbs/08_score.ipynb #1f08e124
-_THINK = re.compile(r'<think>(.*?)(?:</think>|$)', re.S)
-
-def _think_words(text)->int|None:
-    "Words inside the first `<think>` block of `text` (to its end when the block is not closed); None when it has none."
-    m = _THINK.search(str(text or ''))
-    return None if m is None else len(m[1].split())
-
 # %% ../nbs/08_score.ipynb #4824fc8d
 def think_stats(
     texts:list,   # raw completions (None where there is none)
 )->dict|None:     # completions, how many thought, the share, mean words per think block; None when none thought
     "How many of `texts` hold a `<think>` block, and their mean words inside it."
     texts = [t for t in texts if t is not None]
-    words = [w for w in map(_think_words, texts) if w is not None]
+    words = [w for w in map(think_words, texts) if w is not None]
     if not words: return None
     return dict(completions=len(texts), thought=len(words), share=_acc(len(words), len(texts)), mean_words=sum(words) / len(words))
 
