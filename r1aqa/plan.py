@@ -109,12 +109,13 @@ def memory_estimate(
     prompt:int=PROMPT_TOKENS, # prompt tokens
     zero:int=3,             # DeepSpeed ZeRO stage of a full run: 3 shards weights, gradients, optimizer and reference; 2 the gradients and optimizer; 0 nothing
     offload:bool=False,     # ZeRO-3 with CPU offload: optimizer state and parameters live in host memory, gathered layer by layer
-    checkpointing:bool=True, # activation checkpointing: one hidden state per layer kept, each layer recomputed in the backward pass
+    checkpointing:bool|None=None, # activation checkpointing (one hidden state per layer kept, each layer recomputed in the backward pass); None: the preset's
     layers:int|None=None,   # every stack this deep (`published_sizes`): the plan of the one-layer model a CPU runs
     grpo:dict|None=None,    # GRPO settings in place of the preset's (num_generations, max_completion_length, per_device_train_batch_size, beta)
 )->dict:                    # GiB per GPU by item, and 'total' (and 'host memory (offload)' with `offload`)
     "What one GPU holds for one GRPO step of `preset`: weights as `load_policy` keeps them, training state, reference, activations."
     p = {**PRESETS[preset]["grpo"], **(grpo or {})}; full = p["mode"] == "full"
+    if checkpointing is None: checkpointing = bool(p.get("activation_checkpointing", False))   # as the run would train
     if offload and not (full and zero == 3): raise UsageError("offload: ZeRO-3 CPU offload is for full fine-tuning with zero=3")
     n = parameter_counts(preset, layers); text, total, four, trainable = n["text"], n["total"], n["four_bit"], n["trainable"]
     D, V, layers, I = text.hidden_size, text.vocab_size, text.num_hidden_layers, getattr(text, "intermediate_size", text.hidden_size)
@@ -126,8 +127,7 @@ def memory_estimate(
            "gradients + AdamW": gib((2 if offload else 16) * trainable) / s_shard,   # bf16 gradient, fp32 master copy and two moments (these on the host with offload)
            "reference copy": (layer if offload else gib(2 * total) / w_shard) if full and p["beta"] > 0 else 0.0,   # LoRA's reference: adapters off
            "logits": gib(B * S * V * 2 + 2 * B * T * V * 4),          # bf16 over prompt + completion, two fp32 copies over the completion
-           ("activations (checkpointed)" if checkpointing else "activations"):
-               gib(B * S * D * layers * 2 + B * S * (3 * I + 4 * D) * 2) if checkpointing else gib(layers * B * S * (3 * I + 5 * D) * 2),
+           "activations": gib(B * S * D * layers * 2 + B * S * (3 * I + 4 * D) * 2) if checkpointing else gib(layers * B * S * (3 * I + 5 * D) * 2),
            "generation KV cache": gib(2 * layers * B * S * kv * 2)}
     est["total"] = sum(est.values())
     if offload: est["host memory (offload)"] = gib(14 * trainable + (2 * total if p["beta"] > 0 else 0))   # per machine: fp32 master, moments, bf16 weights, the reference
@@ -145,10 +145,11 @@ def plan_table(
     gpu_memory:float=80,      # GiB per GPU
     zero:int=3,               # ZeRO stage of a full run (3, 2 or 0)
     offload:bool=False,       # ZeRO-3 CPU offload
-    checkpointing:bool=True,  # activation checkpointing
+    checkpointing:bool|None=None, # activation checkpointing; None: as the preset trains (its `activation_checkpointing`)
 )->tuple[str, bool]:          # the table as text, and whether it fits
     "The memory plan of one run: GiB per GPU by item (`memory_estimate`), and whether it fits `gpu_memory` with the margin."
     if preset not in PUBLISHED_PRESETS: raise UsageError(f"--preset {preset}: plans exist for {', '.join(PUBLISHED_PRESETS)}")
+    if checkpointing is None: checkpointing = bool(PRESETS.get(preset, {}).get("grpo", {}).get("activation_checkpointing", False))
     e = memory_estimate(preset, gpus, zero=zero, offload=offload, checkpointing=checkpointing)
     room = usable_gib(gpu_memory)
     mode = PRESETS[preset]["grpo"]["mode"]
@@ -169,12 +170,14 @@ def r1aqa_plan(
     gpu_memory:float=80,          # GiB per GPU
     zero:int=3,                   # ZeRO stage of a full fine-tune: 3, 2 or 0
     offload:store_true=False,     # ZeRO-3 with CPU offload (optimizer state and parameters on the host)
-    no_checkpointing:store_true=False, # without activation checkpointing
+    checkpointing:store_true=False,    # with activation checkpointing, whatever the preset says
+    no_checkpointing:store_true=False, # without activation checkpointing, whatever the preset says
 ):
     "Print what one GPU holds for one GRPO step of a preset, item by item, and whether it fits."
     gpus = gpus or (8 if PRESETS.get(preset, {}).get("grpo", {}).get("mode") == "full" else 1)
     if zero not in (0, 2, 3): raise UsageError(f"--zero {zero}: 0, 2 or 3")
-    text, fits = plan_table(preset, gpus, gpu_memory, zero, offload, not no_checkpointing)
+    if checkpointing and no_checkpointing: raise UsageError("--checkpointing and --no_checkpointing: give at most one")
+    text, fits = plan_table(preset, gpus, gpu_memory, zero, offload, True if checkpointing else False if no_checkpointing else None)
     print(text)
 
 main = cli_main("r1aqa_plan", r1aqa_plan)
