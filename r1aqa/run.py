@@ -28,14 +28,14 @@ from .score import sha256
 from .tiny import tiny_model
 
 # %% auto #0
-__all__ = ['logger', 'UNKEYED', 'UNKEYED_PREFIXES', 'SAVE_ON_INTERRUPT', 'gloo_without_accelerator', 'PolicyOptions',
-           'MetricsBar', 'quiet_console', 'zero3_off', 'fresh_accelerate_state', 'RunArgs', 'check_inputs',
-           'parse_run_args', 'validate_audio', 'reuse_stage', 'stage_made', 'prepare', 'check_rows', 'heldout',
-           'mark_complete', 'CompleteCheckpoints', 'complete_checkpoint', 'checkpoint_step', 'reached_end', 'run_start',
-           'finished_summary', 'run_key', 'key_changes', 'keep_settings', 'load_full_checkpoint', 'random_state',
-           'set_random_state', 'StepBoundary', 'checkpoint_bytes', 'saves_on_interrupt', 'newest_complete',
-           'stopped_at', 'interruption', 'interrupts_said', 'apply_optimizer_settings', 'RunState', 'train_log',
-           'trim_log', 'log_layout', 'trained_model', 'data_name', 'summary_line', 'run_stages']
+__all__ = ['logger', 'UNKEYED', 'UNKEYED_PREFIXES', 'SAVE_ON_INTERRUPT', 'gloo_without_accelerator', 'stale_build_locks',
+           'PolicyOptions', 'MetricsBar', 'quiet_console', 'zero3_off', 'fresh_accelerate_state', 'RunArgs',
+           'check_inputs', 'parse_run_args', 'validate_audio', 'reuse_stage', 'stage_made', 'prepare', 'check_rows',
+           'heldout', 'mark_complete', 'CompleteCheckpoints', 'complete_checkpoint', 'checkpoint_step', 'reached_end',
+           'run_start', 'finished_summary', 'run_key', 'key_changes', 'keep_settings', 'load_full_checkpoint',
+           'random_state', 'set_random_state', 'StepBoundary', 'checkpoint_bytes', 'saves_on_interrupt',
+           'newest_complete', 'stopped_at', 'interruption', 'interrupts_said', 'apply_optimizer_settings', 'RunState',
+           'train_log', 'trim_log', 'log_layout', 'trained_model', 'data_name', 'summary_line', 'run_stages']
 
 # %% ../nbs/10_run.ipynb #080e0261
 def gloo_without_accelerator():
@@ -51,6 +51,18 @@ def gloo_without_accelerator():
         return b, kind
     _prepare_backend.r1aqa = True
     PartialState._prepare_backend = _prepare_backend
+
+# %% ../nbs/10_run.ipynb #e61265ed
+def stale_build_locks(
+    max_age:float=600,   # seconds: a lock older than this is no build in progress (one takes about a minute)
+)->list[Path]:           # the stale lock files, oldest first
+    "Lock files of torch extension builds older than `max_age` seconds: left by a build that was stopped; a later build would wait on them forever."
+    from torch.utils.cpp_extension import get_default_build_root
+    root, now, found = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()), time.time(), []
+    for p in [*root.glob("*/lock"), *root.glob("*/*/lock")]:
+        with contextlib.suppress(FileNotFoundError):   # a build that finishes meanwhile removes its lock
+            if now - p.stat().st_mtime > max_age: found.append((p.stat().st_mtime, p))
+    return [p for _, p in sorted(found)]
 
 # %% ../nbs/10_run.ipynb #cb48ba00
 @dataclass
@@ -68,6 +80,8 @@ class PolicyOptions:
 
     def __post_init__(self):
         gloo_without_accelerator()   # before TrainingArguments sets up the processes
+        if self.deepspeed and (stale := stale_build_locks()):   # before DeepSpeed builds its ops, where it would wait on them
+            raise UsageError(f"{stale[0]}: a lock left by a torch extension build that was stopped; DeepSpeed would wait for it forever: delete it and run again")
         super().__post_init__()
 
     def policy_kwargs(self)->dict:
