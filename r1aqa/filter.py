@@ -55,7 +55,8 @@ def condition_inputs(
     texts = [processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in msgs]
     if condition == 'none':
         with padding_side(processor, 'left'): return processor.tokenizer(texts, return_tensors='pt', padding=True)
-    audios = [np.zeros_like(it['audio']) if condition == 'silence' else it['audio'] for it in items]
+    silent = lambda a: [np.zeros_like(x) for x in a] if isinstance(a, list) else np.zeros_like(a)   # each clip of an item, silenced
+    audios = [silent(it['audio']) if condition == 'silence' else it['audio'] for it in items]
     return audio_inputs(processor, texts, audios, sr, trim=trim)
 
 # %% ../nbs/13a_filter.ipynb #9f0fb8e4

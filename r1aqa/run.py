@@ -21,7 +21,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .audio import AudioError, load_audio
 from .cli import COMMON_OPTIONS, Interrupted, OutputLock, UsageError, check_config, deepspeed_argv, preset_parser, write_atomic
-from .data import DataError, read_jsonl, think_mode, tones_splits, write_jsonl
+from .data import DataError, clip_paths, read_jsonl, think_mode, tones_splits, write_jsonl
 from .eval import ENCODER_SECONDS, GenSettings, evaluate
 from .families import unwrap
 from .score import sha256
@@ -202,20 +202,23 @@ def validate_audio(
     workers:int=4,       # decoding threads
     show:int=10,         # failures listed in the message
     report=print,        # called with one line when some clips are longer than the encoder hears
-)->int:                  # the number of clips checked
+)->int:                  # the number of clips checked (a row may hold several)
     "Decode every clip of `records`; raise `DataError` listing each one that fails, with its row, id and path."
     def check(i_r):
-        i, r = i_r
-        try: return len(load_audio(r.audio_path)) / 16_000
-        except AudioError as e: return f"row {i + 1} (id {r.id!r}, audio_path {r.audio_path}): {e}"
+        i, r = i_r; paths, secs = clip_paths(r.audio_path), []
+        for k, p in enumerate(paths):
+            try: secs.append(len(load_audio(p)) / 16_000)
+            except AudioError as e: return f"row {i + 1} (id {r.id!r}, audio_path {p}" + (f", clip {k + 1} of {len(paths)}" if len(paths) > 1 else "") + f"): {e}"
+        return secs
     with ThreadPoolExecutor(workers) as ex: res = list(ex.map(check, enumerate(records)))
     if bad := [m for m in res if isinstance(m, str)]:
         more = f"\n... and {len(bad) - show} more" if len(bad) > show else ""
         raise DataError(f"{source or 'training data'}: {len(bad)} of {len(records)} clips cannot be decoded:\n" + "\n".join(bad[:show]) + more)
-    if long := [s for s in res if s > ENCODER_SECONDS]:
-        report(f"{source or 'training data'}: {len(long)} of {len(records)} clips are longer than the encoder's {ENCODER_SECONDS:.0f} s "
-               f"(longest {max(long):.1f} s, {sum(long) - ENCODER_SECONDS * len(long):.1f} s cut in all): the model hears only their first {ENCODER_SECONDS:.0f} s")
-    return len(records)
+    secs = [s for r in res for s in r]
+    if long := [s for s in secs if s > ENCODER_SECONDS]:
+        report(f"{source or 'training data'}: {len(long)} of {len(secs)} clips are longer than {ENCODER_SECONDS:.0f} s (longest {max(long):.1f} s): "
+               f"what the model hears of them depends on its family, which says so when a batch first holds one")
+    return len(secs)
 
 # %% ../nbs/10_run.ipynb #c4e54d22
 def reuse_stage(dest:Path, key:dict, what:str, name:str="r1aqa_train")->bool:

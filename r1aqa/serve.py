@@ -208,6 +208,7 @@ class VLLMServer:
     host:str="127.0.0.1"           # where it listens; the weight-sync endpoints are open, so keep it local
     dtype:str|None=None            # None: float32 without a GPU, else the checkpoint's
     max_model_len:int=2048         # prompt plus completion tokens
+    max_clips:int=1                # audio clips one prompt may carry (vLLM sets memory aside for each)
     kv_cache_bytes:int|None=None   # KV-cache budget (None: 256 MiB without a GPU, else vLLM's share of GPU memory)
     gpu_memory_utilization:float=0.3   # on a GPU shared with training
     enforce_eager:bool|None=None   # None: eager without a GPU (no graph capture)
@@ -224,11 +225,13 @@ class VLLMServer:
     def __exit__(self, *exc): self.stop()
 
 # %% ../nbs/07_serve.ipynb #fdae7709
-def _mm_args(model)->list[str]:
-    "`--limit-mm-per-prompt` with the family's limits; nothing for a checkpoint of no audio family (a text-only model)."
+def _mm_args(model, max_clips:int=1)->list[str]:
+    "`--limit-mm-per-prompt` with the family's limits, audio raised to `max_clips`; nothing for a checkpoint of no audio family (a text-only model)."
     try: fam = family_of(model)
     except UsageError: return []   # its model_type is no audio family r1aqa knows: a text model
-    return ["--limit-mm-per-prompt", json.dumps(fam.vllm_mm_limits)]
+    limits = fam.vllm_mm_limits
+    return ["--limit-mm-per-prompt", json.dumps({**limits, "audio": max(limits.get("audio", 1), max_clips)})]
+
 
 # %% ../nbs/07_serve.ipynb #b15370c4
 @patch
@@ -237,7 +240,7 @@ def command(self:VLLMServer)->list[str]:
     cpu = not torch.cuda.is_available()
     cmd = [str(self.python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model), "--served-model-name", self.name or str(self.model),
            "--host", self.host, "--port", str(self.port), "--dtype", self.dtype or ("float32" if cpu else "auto"),
-           "--max-model-len", str(self.max_model_len), *_mm_args(self.model), "--generation-config", "vllm"]   # sampling settings come with each request, never from the checkpoint
+           "--max-model-len", str(self.max_model_len), *_mm_args(self.model, self.max_clips), "--generation-config", "vllm"]   # sampling settings come with each request, never from the checkpoint
     kv = self.kv_cache_bytes or (256 * 2**20 if cpu else None)
     cmd += ["--kv-cache-memory-bytes", str(kv)] if kv else ["--gpu-memory-utilization", str(self.gpu_memory_utilization)]
     if cpu if self.enforce_eager is None else self.enforce_eager: cmd.append("--enforce-eager")
@@ -329,14 +332,18 @@ def wav_base64(audio:np.ndarray, sr:int=16_000)->str:
 
 # %% ../nbs/07_serve.ipynb #e0a11409
 def openai_messages(
-    messages:list[dict],   # our prompt messages: an `{"type": "audio", ...}` part where the clip goes
-    audio:np.ndarray,      # that clip, decoded
-    sr:int=16_000,         # its sample rate
-)->list[dict]:             # the same messages with the clip as an OpenAI `input_audio` part
-    "Prompt messages in the OpenAI chat format vLLM takes: each audio part replaced by the clip itself."
-    part = {"type": "input_audio", "input_audio": {"data": wav_base64(audio, sr), "format": "wav"}}
-    conv = lambda c: c if isinstance(c, str) else [part if p.get("type") == "audio" else p for p in c]
+    messages:list[dict],   # our prompt messages: an `{"type": "audio", ...}` part where each clip goes
+    audio,                 # the clip, decoded; or a list of clips, one per audio part, in order
+    sr:int=16_000,         # their sample rate
+)->list[dict]:             # the same messages with the clips as OpenAI `input_audio` parts
+    "Prompt messages in the OpenAI chat format vLLM takes: the audio parts replaced, in order, by the clips themselves."
+    clips = list(audio) if isinstance(audio, (list, tuple)) else [audio]
+    n = sum(p.get("type") == "audio" for m in messages if not isinstance(m["content"], str) for p in m["content"])
+    if n != len(clips): raise ValueError(f"openai_messages: the messages have {n} audio part(s) for {len(clips)} clip(s)")
+    parts = iter([{"type": "input_audio", "input_audio": {"data": wav_base64(a, sr), "format": "wav"}} for a in clips])
+    conv = lambda c: c if isinstance(c, str) else [next(parts) if p.get("type") == "audio" else p for p in c]
     return [{**m, "content": conv(m["content"])} for m in messages]
+
 
 # %% ../nbs/07_serve.ipynb #4519368e
 @dataclass
