@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_eval.ipynb #f5089c58
 from __future__ import annotations
-import copy, hashlib, itertools, json, math, os, re, time
+import copy, hashlib, inspect, itertools, json, math, os, re, time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,7 +24,7 @@ from .families import family_of
 from .judge import JUDGED, JudgeClient
 from .models import audio_inputs, audio_token_ids, embed_inputs, load_for_inference
 from .rewards import extract_answer
-from .score import BENCHMARKS, Report, detect_format, plot_report, plot_sweep, score, sha256
+from .score import BENCHMARKS, Report, detect_format, is_parquet, plot_report, plot_sweep, score, sha256
 from .serve import VLLM_VERSION, VLLMClient, VLLMServer, openai_messages, vllm_checkpoint
 
 # %% auto #0
@@ -152,8 +152,9 @@ def _tag(x)->dict:
     return {k: x[k] for k in ('ordering', 'order') if k in x}
 
 # %% ../nbs/09_eval.ipynb #67c5bdec
-def _seconds(path:str)->float:
-    "Clip length in seconds, from the header; 0 when unreadable (loading will report why)."
+def _seconds(path)->float:
+    "Clip length in seconds, from the header (several clips: the longest, as each is heard in its own window); 0 when unreadable (loading will report why)."
+    if isinstance(path, (list, tuple)): return max(map(_seconds, path), default=0.0)
     try: return audio_duration(path)
     except (AudioError, OSError, ValueError): return 0.0
 
@@ -481,7 +482,7 @@ def _read_inputs(data, audio_dir, limit, benchmark=None)->tuple[str, list, list|
     "The data file's benchmark, its (first `limit`) records, and the rows as published where the benchmark writes results in them."
     if audio_dir is not None and not Path(audio_dir).is_dir(): raise UsageError(f"--audio-dir {audio_dir}: no such folder")
     if benchmark is not None and benchmark not in BENCHMARKS: raise UsageError(f"--benchmark {benchmark}: not one of {', '.join(BENCHMARKS)}")
-    if benchmark is None and Path(data).is_file(): read_utf8(data)   # a file that is not UTF-8: where, in one line, before detection reads it
+    if benchmark is None and Path(data).is_file() and not is_parquet(data): read_utf8(data)   # a file that is not UTF-8: where, in one line, before detection reads it
     b = BENCHMARKS[benchmark or detect_format(data)]
     kind, records = b.name, b.reader(data, audio_dir=audio_dir)
     raw = b.rows(data) if b.rows else None
@@ -530,15 +531,16 @@ def judge_results(
     out:Path,            # the evaluation's folder: judgements.json is written here
     kind:str,            # the benchmark (a key of `JUDGED`)
     results:list[dict],  # its result rows, in the benchmark's format
-    judge:JudgeClient,   # the judge
+    judge:JudgeClient|None, # the judge (None: only an embeddings server, for a scorer that takes one)
+    embedder:JudgeClient|None=None, # an embeddings server, for a scorer that takes one (MMAU-Pro's multiple choice)
 )->dict:                 # what the report keeps (`summary`)
     "Score `results` with the benchmark's judged scorer; its verdicts written to `out/judgements.json`."
-    judged = JUDGED[kind](results, judge)
+    judged = JUDGED[kind](results, judge, **({} if embedder is None else dict(embedder=embedder)))
     write_atomic(out/'judgements.json', json.dumps(judged.summary() | dict(verdicts=judged.verdicts), indent=1, ensure_ascii=False))
     return judged.summary()
 
 # %% ../nbs/09_eval.ipynb #dd952a0d
-def _write_results(out:Path, records:list, raw, kind:str, data, audio_dir, skip_missing:bool, settings:dict, stats:dict, judge:JudgeClient|None=None)->Report:
+def _write_results(out:Path, records:list, raw, kind:str, data, audio_dir, skip_missing:bool, settings:dict, stats:dict, judge:JudgeClient|None=None, embedder:JudgeClient|None=None)->Report:
     "Results in the benchmark's format (and of every option order, if several), the judge's verdicts if asked, the report and its plot, written to `out` (all of them, or none); then a `UsageError` if every item failed."
     preds, k = read_predictions(out/'predictions.jsonl'), settings.get('orderings', 1)
     results = merge_results(records, raw, kind, preds)
@@ -547,7 +549,7 @@ def _write_results(out:Path, records:list, raw, kind:str, data, audio_dir, skip_
         write_atomic(out/'results.json', json.dumps(results, indent=1, ensure_ascii=False))
         if ordered: write_atomic(out/'results_orders.json', json.dumps(ordered, indent=1, ensure_ascii=False))
         rep = score(ordered or results, skip_missing=skip_missing, annotation=data, benchmark=kind, settings=settings, throughput=stats)
-        if judge is not None: rep.meta['judge'] = judge_results(out, kind, results, judge)
+        if judge is not None or embedder is not None: rep.meta['judge'] = judge_results(out, kind, results, judge, embedder)
         with writing(out): rep.save(out); plot_report(rep, out/'report.png')
     except BaseException:
         for f in _MADE_AT_END: (out/f).unlink(missing_ok=True)   # a half-written report is worse than none
@@ -573,6 +575,14 @@ def _stopped_kept(out:Path, records:list):
         if (s := storage_error(e, out)) is None: raise
         raise StorageError(s.errno, f"{s}; {_kept(out, records)}: free some space, then run the same command again", s.filename) from e
 
+# %% ../nbs/09_eval.ipynb #f90c4212
+def _check_judged(kind:str, judge, embedder):
+    "Refuse, in one line, a judge or an embeddings server that the benchmark's judged scorer would not use."
+    if judge is None and embedder is None: return
+    if kind not in JUDGED: raise UsageError(f"--{'judge' if judge is not None else 'embed'}_url: {kind} has no judged score (benchmarks with one: {', '.join(JUDGED)})")
+    if embedder is not None and 'embedder' not in inspect.signature(JUDGED[kind]).parameters:
+        raise UsageError(f"--embed_url: {kind}'s judged score uses no embeddings (those that do: {', '.join(k for k, f in JUDGED.items() if 'embedder' in inspect.signature(f).parameters)})")
+
 # %% ../nbs/09_eval.ipynb #203dbe00
 def evaluate(model,         # checkpoint or adapter folder, hub id in the local cache, or a loaded `(model, processor)` pair
     data:str|Path,             # a benchmark file of any registered format (`BENCHMARKS`), or R1-AQA JSONL
@@ -595,17 +605,18 @@ def evaluate(model,         # checkpoint or adapter folder, hub id in the local 
     vllm_url:str|None=None,    # backend 'vllm': a running server for this model (r1aqa_vllm); None: start one, stop it after
     vllm_python:str|None=None, # backend 'vllm' without `vllm_url`: the vLLM environment's python (None: $R1AQA_VLLM_PYTHON)
     judge:JudgeClient|None=None, # also score with this judge, where the benchmark has a judged scorer (`JUDGED`)
+    embedder:JudgeClient|None=None, # and with this embeddings server, where that scorer takes one (MMAU-Pro's multiple choice)
 )->Report:
     "Predict (resuming, in each option order asked), write results in the benchmark's format, score them and plot, holding `out` meanwhile; a `UsageError` if every item failed."
     out, gen = Path(out), gen or GenSettings()
     src, kind, records, raw = _checked_inputs(model, data, audio_dir, limit, benchmark, backend, gen, on_mismatch)
-    if judge is not None and kind not in JUDGED: raise UsageError(f"--judge_url: {kind} has no judged score (benchmarks with one: {', '.join(JUDGED)})")
+    _check_judged(kind, judge, embedder)
     settings = _settings(model, data, kind, gen, think, batch_size, audio_dir, limit, skip=[out], backend=backend, orderings=orderings)
     with OutputLock(out), _stopped_kept(out, asked := _asked(records, orderings)):
         _open_out(out, settings, on_mismatch, retry_failed)
         with _backend(backend, src, vllm_url, vllm_python, out/'vllm.log') as (src, client):
             stats = predict(asked, out/'predictions.jsonl', src, gen, batch_size, think, retry_failed, on_batch, dtype, device, quiet, family, backend, client)
-        return _write_results(out, records, raw, kind, data, audio_dir, skip_missing, settings, stats, judge)
+        return _write_results(out, records, raw, kind, data, audio_dir, skip_missing, settings, stats, judge, embedder)
 
 # %% ../nbs/09_eval.ipynb #714dc52b
 def checkpoints(run_dir:str|Path)->list[tuple[int, Path]]:
@@ -690,19 +701,27 @@ def _judge_client(out, judge_url, judge_model, judge_key_env, judge_on_error, ju
     if not (judge_url and judge_model): raise UsageError("--judge_url and --judge_model go together")
     return JudgeClient(judge_url, judge_model, judge_key_env, cache=Path(out)/'judge-cache.jsonl', on_error=judge_on_error, fallback=judge_fallback)
 
+# %% ../nbs/09_eval.ipynb #78e1d76c
+def _embed_client(out, embed_url, embed_model, judge_key_env, judge_on_error, judge_fallback)->JudgeClient|None:
+    "`r1aqa_eval`'s embeddings options as a `JudgeClient` caching in `out` (None without --embed_url); key and failure policy are the judge's."
+    if embed_url is None and embed_model is None: return None
+    if not (embed_url and embed_model): raise UsageError("--embed_url and --embed_model go together")
+    return JudgeClient(embed_url, embed_model, judge_key_env, cache=Path(out)/'embed-cache.jsonl', on_error=judge_on_error, fallback=judge_fallback)
+
 # %% ../nbs/09_eval.ipynb #38946b63
 def _eval_command(model, data, out, sweep, **opts):
     "What `r1aqa_eval` does with its options: check them, then evaluate `model` (or every checkpoint in `sweep`) and print the report (or the table)."
     if data is None or (model is None) == (sweep is None): raise UsageError("give --data and exactly one of --model or --sweep")
     _check_options(*(opts[k] for k in ('batch_size', 'max_new_tokens', 'num_beams', 'limit', 'dtype', 'device', 'orderings', 'think')))
-    judge = _judge_client(out, **{k: opts.pop(k) for k in list(opts) if k.startswith('judge_')})
-    kw = _evaluate_kwargs(**opts) | dict(judge=judge)
+    jo, eo = ({k: opts.pop(k) for k in list(opts) if k.startswith(p)} for p in ('judge_', 'embed_'))
+    embedder = _embed_client(out, **eo, **{k: jo[k] for k in ('judge_key_env', 'judge_on_error', 'judge_fallback')})
+    kw = _evaluate_kwargs(**opts) | dict(judge=_judge_client(out, **jo), embedder=embedder)
     if sweep: print(sweep_table(sweep_checkpoints(sweep, data, out, **kw)))
     else: print(evaluate(model, data, out, **kw).to_text(), end='')
 
 # %% ../nbs/09_eval.ipynb #ce233244
 def r1aqa_eval(model:str=None, # checkpoint or LoRA adapter folder, or a hub id already in the local cache
-    data:str=None,              # a benchmark file: MMAU, MMAR, MMSU, SAKURA or R1-AQA JSONL (the format is detected)
+    data:str=None,              # a benchmark file: MMAU, MMAR, MMSU, SAKURA, MMAU-Pro's parquet or R1-AQA JSONL (the format is detected)
     audio_dir:str=None,         # folder holding the clips, looked up by file name (default: paths as in --data)
     out:str='eval_out',         # output folder
     sweep:str=None,             # evaluate every checkpoint-<step> folder in here instead of --model
@@ -729,11 +748,13 @@ def r1aqa_eval(model:str=None, # checkpoint or LoRA adapter folder, or a hub id 
     backend:str='hf',           # hf (transformers here) or vllm (a vLLM server: --vllm_url, or one started with --vllm_python)
     vllm_url:str=None,          # --backend vllm: a running server for --model (r1aqa_vllm prints its URL)
     vllm_python:str=None,       # --backend vllm without --vllm_url: the vLLM environment's python (default: $R1AQA_VLLM_PYTHON)
-    judge_url:str=None,         # also score with an LLM judge on this OpenAI-compatible server (SAKURA: its official protocol)
+    judge_url:str=None,         # also score with an LLM judge on this OpenAI-compatible server (SAKURA, MMAU-Pro's open questions: their official protocols)
     judge_model:str=None,       # the judge model's name on --judge_url
     judge_key_env:str='OPENAI_API_KEY', # the environment variable holding the judge's API key (never written to any file)
     judge_on_error:str='stop',  # stop, or fallback: a failed judge request scores --judge_fallback, counted in the report
-    judge_fallback:float=None): # the score of a failed judge request under --judge_on_error fallback
+    judge_fallback:float=None,  # the score of a failed judge request under --judge_on_error fallback
+    embed_url:str=None,         # also score by embedding similarity on this OpenAI-compatible server (MMAU-Pro's multiple choice); key and failure policy as the judge's
+    embed_model:str=None):      # the embedding model's name on --embed_url
     "Evaluate a model, or every checkpoint of a run, on a registered benchmark: predictions, results, report, plots."
     _eval_command(**locals())
 

@@ -14,15 +14,17 @@ from transformers import AutoTokenizer, GenerationConfig, Qwen2Config, Qwen2ForC
 
 from .cli import UsageError, user_error, writing
 from .rewards import REWARD_SETS, accuracy_reward, completion_text, extract_answer, think_text
-from .score import Report, score
+from .score import Report, mmau_pro_type, score
 from .serve import VLLM_TINY
 from .tiny import CHAT_TEMPLATE, tiny_model
 
 # %% auto #0
 __all__ = ['EMBED_ARGS', 'CONSISTENCY_PROMPT', 'RUBRIC_PROMPT', 'JUDGE_SETS', 'SAKURA_JUDGE', 'SAKURA_SYSTEM', 'SAKURA_PROMPT',
-           'JUDGED', 'tiny_judge', 'JudgeError', 'request_key', 'JudgeCache', 'JudgeClient', 'per_call', 'cosine',
-           'verdict', 'rubric_score', 'question_of', 'reasoning_of', 'ConsistencyReward', 'RubricReward',
-           'judge_rewards', 'sakura_messages', 'sakura_judgement', 'SakuraJudged', 'judge_sakura']
+           'MMAU_PRO_JUDGE', 'MMAU_PRO_EMBEDDER', 'MMAU_PRO_CRITERIA', 'MMAU_PRO_SYSTEM', 'MMAU_PRO_PROMPT', 'JUDGED',
+           'tiny_judge', 'JudgeError', 'request_key', 'JudgeCache', 'JudgeClient', 'per_call', 'cosine', 'verdict',
+           'rubric_score', 'question_of', 'reasoning_of', 'JudgeReward', 'ConsistencyReward', 'RubricReward',
+           'judge_rewards', 'sakura_messages', 'sakura_judgement', 'SakuraJudged', 'judge_sakura', 'mmau_pro_messages',
+           'mmau_pro_scores', 'MMAUProJudged', 'judge_mmau_pro']
 
 # %% ../nbs/08a_judge.ipynb #90ebd0f4
 EMBED_ARGS = ("--runner", "pooling", "--convert", "embed")   # `vllm serve` options that serve a causal LM as an embedding model
@@ -302,41 +304,47 @@ def _judge_messages(template:str, prompt, completion)->list[dict]:
     return [{"role": "user", "content": template.format(question=question_of(prompt), reasoning=reasoning_of(completion) or "",
                                                         answer=extract_answer(completion, multiline=True))}]
 
-# %% ../nbs/08a_judge.ipynb #63a726ad
-class ConsistencyReward:
-    "Accuracy paid only when the judge says the `<think>` reasoning supports the `<answer>` (TRL's reward contract)."
+# %% ../nbs/08a_judge.ipynb #afe54677
+class JudgeReward:
+    "A reward that asks a judge about completions: its judge, prompt (the subclass's `prompt` unless one is given), sampling, name, and in `stats` the cost of its last batch."
+    name, prompt = "judge", ""
     def __init__(self,
-                 judge:JudgeClient,             # the judge
-                 prompt:str=CONSISTENCY_PROMPT, # with {question}, {reasoning} and {answer}
-                 **sampling):                   # the judge's sampling settings (default: greedy, 256 tokens)
-        self.judge, self.prompt, self.sampling = judge, prompt, dict(temperature=0.0, max_tokens=256) | sampling
-        self.__name__, self.stats = "consistency", per_call(_tally()) | dict(asked=0, unparsed=0)
+                 judge:JudgeClient,      # the judge
+                 prompt:str|None=None,   # with {question}, {reasoning} and {answer}; None: the class's own
+                 **sampling):            # the judge's sampling settings (default: greedy, 256 tokens)
+        self.judge, self.sampling = judge, dict(temperature=0.0, max_tokens=256) | sampling
+        if prompt is not None: self.prompt = prompt
+        self.__name__, self.stats = self.name, per_call(_tally()) | dict(asked=0, unparsed=0)
+
+    def ask(self, prompts, completions, idx:list[int], read)->list[str|None]:
+        "The judge's answers about completions `idx` (None where a failure fell back); `stats` then holds the batch's cost and how many answers `read` could not read."
+        said = self.judge.chat([_judge_messages(self.prompt, prompts[i], completions[i]) for i in idx], [f"completion {i}" for i in idx], **self.sampling)
+        self.stats = per_call(self.judge.last) | dict(asked=len(idx), unparsed=sum(t is not None and read(t) is None for t in said))
+        return said
+
+# %% ../nbs/08a_judge.ipynb #63a726ad
+class ConsistencyReward(JudgeReward):
+    "Accuracy paid only when the judge says the `<think>` reasoning supports the `<answer>` (TRL's reward contract)."
+    name, prompt = "consistency", CONSISTENCY_PROMPT
 
     def __call__(self, prompts, completions, solution=None, answer=None, **kwargs)->list[float|None]:
         acc = accuracy_reward(prompts, completions, solution, answer, multiline=True)
         ask = [i for i, a in enumerate(acc) if a == 1.0 and reasoning_of(completions[i]) is not None]
-        said = self.judge.chat([_judge_messages(self.prompt, prompts[i], completions[i]) for i in ask], [f"completion {i}" for i in ask], **self.sampling)
+        said = self.ask(prompts, completions, ask, verdict)
         out = [None if a is None else 0.0 for a in acc]
         for i, t in zip(ask, said): out[i] = self.judge.fallback if t is None else float(verdict(t) == "yes")
-        self.stats = per_call(self.judge.last) | dict(asked=len(ask), unparsed=sum(t is not None and verdict(t) is None for t in said))
         return out
 
 # %% ../nbs/08a_judge.ipynb #1ec75071
-class RubricReward:
+class RubricReward(JudgeReward):
     "The judge's 0-10 score of the `<think>` reasoning, over 10 (TRL's reward contract); 0 without reasoning, None when unreadable."
-    def __init__(self,
-                 judge:JudgeClient,          # the judge
-                 prompt:str=RUBRIC_PROMPT,   # with {question}, {reasoning} and {answer}
-                 **sampling):                # the judge's sampling settings (default: greedy, 256 tokens)
-        self.judge, self.prompt, self.sampling = judge, prompt, dict(temperature=0.0, max_tokens=256) | sampling
-        self.__name__, self.stats = "rubric", per_call(_tally()) | dict(asked=0, unparsed=0)
+    name, prompt = "rubric", RUBRIC_PROMPT
 
     def __call__(self, prompts, completions, **kwargs)->list[float|None]:
         ask = [i for i, c in enumerate(completions) if reasoning_of(c) is not None]
-        said = self.judge.chat([_judge_messages(self.prompt, prompts[i], completions[i]) for i in ask], [f"completion {i}" for i in ask], **self.sampling)
+        said = self.ask(prompts, completions, ask, rubric_score)
         out = [0.0] * len(completions)
         for i, t in zip(ask, said): out[i] = self.judge.fallback if t is None else rubric_score(t)
-        self.stats = per_call(self.judge.last) | dict(asked=len(ask), unparsed=sum(t is not None and rubric_score(t) is None for t in said))
         return out
 
 # %% ../nbs/08a_judge.ipynb #9c861fb8
@@ -453,5 +461,165 @@ def summary(self:SakuraJudged)->dict:
     return dict(model=self.judge_model, accuracy=self.accuracy, correct=self.correct, n=self.n, n_unparsed=self.n_unparsed,
                 n_fallback=self.n_fallback, by_hop=self.by_hop, settings=self.settings)
 
+# %% ../nbs/08a_judge.ipynb #573a6ee0
+MMAU_PRO_JUDGE = dict(model="Qwen/Qwen2.5-7B-Instruct", temperature=0.1, max_tokens=512)   # MMAU-Pro's judge for open questions, its sampling
+MMAU_PRO_EMBEDDER = "nvidia/NV-Embed-v2"   # MMAU-Pro's embedding model for multiple-choice answers
+MMAU_PRO_CRITERIA = ("correctness", "relevance", "completeness", "clarity")
+
+MMAU_PRO_SYSTEM = "You grade answers fairly and helpfully."
+
+MMAU_PRO_PROMPT = """You are grading answers to general open-ended questions about audio. Compare a model's answer with the reference answer and rate it.
+
+Question: {question}
+
+Reference answer: {reference}
+
+Model's answer: {response}
+
+Rate the model's answer on each criterion below from 1 (worst) to 5 (best):
+1. Correctness: are its facts right, measured against the reference?
+2. Relevance: does it answer the question that was asked?
+3. Completeness: does it cover the points the reference makes?
+4. Clarity: is it clear and well organised?
+
+Give each score with a one- or two-sentence reason, in exactly these lines:
+
+CORRECTNESS: <score> - <reason>
+RELEVANCE: <score> - <reason>
+COMPLETENESS: <score> - <reason>
+CLARITY: <score> - <reason>
+OVERALL: <the mean of the four scores> - <your overall view>"""
+
+# %% ../nbs/08a_judge.ipynb #01594bb8
+def mmau_pro_messages(row:dict, pred_key:str="model_output")->list[dict]:
+    "The judge's messages for one open MMAU-Pro result row: its `question`, reference `answer` and the model's answer (empty when none)."
+    return [{"role": "system", "content": MMAU_PRO_SYSTEM},
+            {"role": "user", "content": MMAU_PRO_PROMPT.format(question=row["question"], reference=row.get("answer") or "", response=row.get(pred_key) or "")}]
+
+# %% ../nbs/08a_judge.ipynb #ae1ab168
+def mmau_pro_scores(text:str|None)->tuple[dict, list]:
+    "The judge's scores read as MMAU-Pro's script reads them, and the criteria it could not find (each scored 3, the script's neutral value)."
+    text, got, unread = text if isinstance(text, str) else "", {}, []
+    for c in MMAU_PRO_CRITERIA + ("overall",):
+        m = re.search(rf"{c}:\s*(\d+(?:\.\d+)?)" if c == "overall" else rf"{c}:\s*(\d+)", text, re.I)
+        got[c] = float(m[1]) if m else 3.0
+        if not m: unread.append(c)
+    if got["overall"] == 3.0: got["overall"] = sum(got[c] for c in MMAU_PRO_CRITERIA) / len(MMAU_PRO_CRITERIA)   # as the script: a 3 (read or not) is recomputed
+    return got, unread
+
+# %% ../nbs/08a_judge.ipynb #275429c5
+def _answer_of(row:dict, pred_key:str="model_output")->str|None:
+    "The model's answer in a result row; None when missing or when the item failed."
+    return None if row.get("eval_status", "ok") != "ok" else row.get(pred_key)
+
+# %% ../nbs/08a_judge.ipynb #a62f57a9
+@dataclass
+class MMAUProJudged:
+    "MMAU-Pro result rows scored by the three official paths: embeddings (multiple choice), an LLM judge (open), the rules (instruction following)."
+    rule:Report=field(repr=False)     # the offline report: instruction following by the rules, the rest listed as not scored
+    judge_model:str|None=None         # the judge of open questions (None: not scored)
+    embed_model:str|None=None         # the embedding model of multiple-choice answers (None: not scored)
+    mcq:dict=field(default_factory=lambda: dict(correct=0, n=0, n_empty=0, n_fallback=0, by_category={}))
+    open:dict=field(default_factory=lambda: dict(n=0, sums=dict.fromkeys(MMAU_PRO_CRITERIA + ("overall",), 0.0), good=0, poor=0, n_unread=0, n_fallback=0, n_missing=0))
+    not_scored:dict=field(default_factory=dict)          # why -> ids
+    verdicts:list=field(default_factory=list, repr=False)   # per scored row: id, type, the answer, and what decided it
+    settings:dict=field(default_factory=dict)            # the judge's sampling settings sent
+
+# %% ../nbs/08a_judge.ipynb #0327f040
+def _embed_mcq(out:MMAUProJudged, rows:list, idx:list, embedder:JudgeClient):
+    "Score multiple-choice rows `idx`: the choice whose embedding is nearest the answer's; an empty or missing answer is wrong without asking."
+    ask = [i for i in idx if (_answer_of(rows[i]) or "").strip()]
+    texts = [t for i in ask for t in [_answer_of(rows[i])] + list(rows[i]["choices"])]
+    names = [f"{rows[i]['id']}/{w}" for i in ask for w in ["answer"] + [f"choice {k}" for k in range(len(rows[i]["choices"]))]]
+    vecs, at, m = embedder.embed(texts, names), 0, out.mcq
+    got = {}
+    for i in ask:
+        cs = rows[i]["choices"]; v, cv = vecs[at], vecs[at + 1: at + 1 + len(cs)]; at += 1 + len(cs)
+        got[i] = None if v is None or None in cv else [cosine(v, c) for c in cv]
+    for i in idx:
+        r, sims = rows[i], got.get(i)
+        fell = i in got and sims is None
+        k = None if not sims else max(range(len(sims)), key=lambda j: -2 if sims[j] is None else sims[j])
+        ok = embedder.fallback if fell else float(k is not None and r["choices"][k] == r.get("answer"))
+        m["correct"] += ok; m["n"] += 1; m["n_fallback"] += fell; m["n_empty"] += i not in ask
+        c = m["by_category"].setdefault(r.get("category"), [0, 0]); c[0] += ok; c[1] += 1
+        out.verdicts.append(dict(id=r["id"], type="mcq", answer=_answer_of(r), matched=None if k is None else r["choices"][k],
+                                 similarity=None if not sims else [None if s is None else round(s, 4) for s in sims], correct=ok))
+
+# %% ../nbs/08a_judge.ipynb #f26691b0
+def _judge_open(out:MMAUProJudged, rows:list, idx:list, judge:JudgeClient):
+    "Score open rows `idx` by the judge's overall score over 5; a missing or failed answer scores 0 without asking."
+    ask = [i for i in idx if _answer_of(rows[i]) is not None]
+    said = dict(zip(ask, judge.chat([mmau_pro_messages(rows[i]) for i in ask], [rows[i]["id"] for i in ask], **out.settings)))
+    o = out.open
+    for i in idx:
+        t, fell = said.get(i), i in said and said[i] is None
+        if i not in said: s, unread = dict.fromkeys(MMAU_PRO_CRITERIA + ("overall",), 0.0), []
+        elif fell: s, unread = dict.fromkeys(MMAU_PRO_CRITERIA + ("overall",), 5 * judge.fallback), []
+        else: s, unread = mmau_pro_scores(t)
+        o["n"] += 1; o["n_missing"] += i not in said; o["n_fallback"] += fell; o["n_unread"] += bool(unread)
+        for c in s: o["sums"][c] += s[c]
+        o["good"] += s["overall"] >= 4.0; o["poor"] += s["overall"] <= 2.0
+        out.verdicts.append(dict(id=rows[i]["id"], type="open", answer=_answer_of(rows[i]), scores=s, unread=unread, judge_answer=t))
+
+# %% ../nbs/08a_judge.ipynb #2ddf3326
+def judge_mmau_pro(
+    rows,                          # MMAU-Pro result rows (dicts), or a results.json path
+    judge:JudgeClient|None=None,   # the judge of open questions; MMAU-Pro's own is MMAU_PRO_JUDGE["model"] (None: open questions not scored)
+    embedder:JudgeClient|None=None,# an embeddings server for multiple-choice answers; MMAU-Pro's own is MMAU_PRO_EMBEDDER (None: not scored)
+    **sampling,                    # overrides of MMAU-Pro's judge sampling (e.g. max_tokens for a small judge)
+)->MMAUProJudged:
+    "Score MMAU-Pro result rows by its three official paths; the rows a missing server leaves unscored are listed, never counted."
+    rows = json.loads(Path(rows).read_text()) if isinstance(rows, (str, Path)) else list(rows)
+    out = MMAUProJudged(score(rows, benchmark="mmau-pro"), judge and judge.model, embedder and embedder.model,
+                        settings={k: v for k, v in MMAU_PRO_JUDGE.items() if k != "model"} | sampling)
+    kinds = [mmau_pro_type(r) for r in rows]
+    few = [i for i, t in enumerate(kinds) if t == "mcq" and len(rows[i].get("choices") or []) < 2]
+    mcq = [i for i, t in enumerate(kinds) if t == "mcq" and i not in few]
+    opn = [i for i, t in enumerate(kinds) if t == "open"]
+    for why, idx, client, run in [("mcq: no embedding server (--embed_url)", mcq, embedder, _embed_mcq), ("open: no judge (--judge_url)", opn, judge, _judge_open)]:
+        if client is not None: run(out, rows, idx, client)
+        elif idx: out.not_scored[why] = [rows[i]["id"] for i in idx]
+    if few: out.not_scored["mcq: fewer than two choices (left out, as the official script does)"] = [rows[i]["id"] for i in few]
+    return out
+
+# %% ../nbs/08a_judge.ipynb #aaa4183b
+@patch
+def weighted(self:MMAUProJudged)->float|None:
+    "The official overall figure: each category's score (open: mean overall over 5; instruction following: pass rate; each multiple-choice category: accuracy) weighted by its count; None while a path is not scored."
+    if any(not w.startswith("mcq: fewer") for w in self.not_scored): return None
+    o, parts = self.open, [(c, n) for c, n in self.mcq["by_category"].values()]
+    if o["n"]: parts.append((o["sums"]["overall"] / 5, o["n"]))
+    if self.rule.n: parts.append((self.rule.correct, self.rule.n))
+    n = sum(k for _, k in parts)
+    return 100 * sum(c for c, _ in parts) / n if n else None
+
+# %% ../nbs/08a_judge.ipynb #40fc6ae5
+def _pct1(c, n)->str: return f"{100 * c / n:.2f}%" if n else "n/a"
+
+# %% ../nbs/08a_judge.ipynb #d7b4e3ef
+@patch
+def summary(self:MMAUProJudged)->dict:
+    "What a report keeps: each path's figures, the unscored rows by reason, the weighted overall, the models, and the report's lines."
+    o, m, r = self.open, self.mcq, self.rule
+    means = {c: s / o["n"] for c, s in o["sums"].items()} if o["n"] else None
+    lines = [f"MMAU-Pro, official paths: weighted overall {'n/a (a path is not scored)' if self.weighted() is None else f'{self.weighted():.2f}%'}",
+             f"  multiple choice by embeddings ({self.embed_model}): {_pct1(m['correct'], m['n'])} over {m['n']} "
+             f"({m['n_empty']} empty or missing answers counted wrong; {m['n_fallback']} fallback scores)" if self.embed_model else "  multiple choice by embeddings: not scored (no embedding server)",
+             f"  open by an LLM judge ({self.judge_model}): " + (f"mean overall {means['overall']:.2f}/5 over {o['n']} "
+             f"({o['n_missing']} missing answers scored 0; {o['n_unread']} judge answers with a criterion unread, scored 3 as the official script; {o['n_fallback']} fallback scores)" if means else "none asked")
+             if self.judge_model else "  open by an LLM judge: not scored (no judge)",
+             f"  instruction following by the rules: {_pct1(r.correct, r.n)} over {r.n} ({r.n_unparsed} unknown task identifiers counted wrong)"]
+    lines += [f"  not scored, {why}: {len(ids)} ({', '.join(map(str, ids[:5]))}{', ...' if len(ids) > 5 else ''})" for why, ids in self.not_scored.items()]
+    return dict(model=self.judge_model, embed_model=self.embed_model, overall=self.weighted(), settings=self.settings, not_scored=self.not_scored,
+                mcq=m | dict(accuracy=100 * m["correct"] / m["n"] if m["n"] else None), open=dict(o, means=means),
+                instruction=dict(correct=r.correct, n=r.n, n_unparsed=r.n_unparsed), lines=lines)
+
+# %% ../nbs/08a_judge.ipynb #c9c78e60
+@patch
+def _repr_markdown_(self:MMAUProJudged)->str:
+    "The report's lines as a list."
+    return "\n".join(f"- {l.strip()}" for l in self.summary()["lines"])
+
 # %% ../nbs/08a_judge.ipynb #03c9cdd0
-JUDGED = dict(sakura=judge_sakura)   # benchmark name -> its judged scorer: f(result rows, JudgeClient) -> a result with `.summary()`
+JUDGED = {"sakura": judge_sakura, "mmau-pro": judge_mmau_pro}   # benchmark name -> its judged scorer: f(result rows, JudgeClient) -> a result with `.summary()`
