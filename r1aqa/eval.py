@@ -19,7 +19,7 @@ from huggingface_hub import snapshot_download
 from tqdm.auto import tqdm
 from transformers import AutoProcessor, GenerationConfig
 from .cli import Interrupted, OutputLock, StorageError, UsageError, cli_main, storage_error, write_atomic, writing
-from .data import AQADataset, DataError, build_prompt, read_utf8, think_mode
+from .data import AQADataset, DataError, build_prompt, clip_paths, read_utf8, think_mode
 from .families import family_of
 from .judge import JUDGED, JudgeClient
 from .models import audio_inputs, audio_token_ids, embed_inputs, load_for_inference
@@ -512,8 +512,8 @@ def _checked_inputs(model, data, audio_dir, limit, benchmark, backend:str, gen:G
 
 # %% ../nbs/09_eval.ipynb #c1f944a1
 @contextmanager
-def _backend(backend:str, model, url:str|None, python:str|None, log:str|Path|None=None):
-    "(what `predict` loads, the vLLM client or None): for vLLM a checkpoint it reads, and a server, started here when no `url` is given (its log appended to `log`)."
+def _backend(backend:str, model, url:str|None, python:str|None, log:str|Path|None=None, max_clips:int=1):
+    "(what `predict` loads, the vLLM client or None): for vLLM a checkpoint it reads, and a server, started here when no `url` is given (its log appended to `log`; prompts of up to `max_clips` clips)."
     if backend == 'hf': yield model, None; return
     ck = vllm_checkpoint(model)   # an adapter is merged into its base, once
     if url:
@@ -522,7 +522,7 @@ def _backend(backend:str, model, url:str|None, python:str|None, log:str|Path|Non
         if Path(served).exists() and Path(served).resolve() != ck.resolve():
             raise UsageError(f"--vllm_url {url} serves {served}, not {ck}; start a server for this model (r1aqa_vllm --model {ck})")
         yield ck, client; return
-    with VLLMServer(ck, python, log=log) as server:
+    with VLLMServer(ck, python, log=log, max_clips=max_clips) as server:
         print(f"r1aqa_eval: vLLM server for {ck} healthy after {server.startup_seconds:.0f} s at {server.url} (log {server.log})")
         yield ck, VLLMClient.of(server)
 
@@ -614,7 +614,7 @@ def evaluate(model,         # checkpoint or adapter folder, hub id in the local 
     settings = _settings(model, data, kind, gen, think, batch_size, audio_dir, limit, skip=[out], backend=backend, orderings=orderings)
     with OutputLock(out), _stopped_kept(out, asked := _asked(records, orderings)):
         _open_out(out, settings, on_mismatch, retry_failed)
-        with _backend(backend, src, vllm_url, vllm_python, out/'vllm.log') as (src, client):
+        with _backend(backend, src, vllm_url, vllm_python, out/'vllm.log', max((len(clip_paths(r.audio_path)) for r in records), default=1)) as (src, client):
             stats = predict(asked, out/'predictions.jsonl', src, gen, batch_size, think, retry_failed, on_batch, dtype, device, quiet, family, backend, client)
         return _write_results(out, records, raw, kind, data, audio_dir, skip_missing, settings, stats, judge, embedder)
 
