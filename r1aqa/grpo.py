@@ -25,7 +25,7 @@ from fastcore.basics import patch
 from .data import shuffled_choices, think_mode
 from .families import family_of, unwrap
 from .models import load_policy, load_reference, audio_inputs, audio_token_ids, encode_audio, merge_audio
-from .rewards import compute_rewards, reward_name, reward_metrics, think_metrics, think_words
+from .rewards import compute_rewards, reward_costs, reward_name, reward_metrics, think_metrics, think_words
 from .serve import VLLMClient, VLLMError, openai_messages, vllm_weights
 from .run import CompleteCheckpoints, PolicyOptions, quiet_console, fresh_accelerate_state, load_full_checkpoint
 
@@ -523,6 +523,18 @@ def _log_rollouts(self:GRPOTrainer, per_fn, total, mask, trunc, prompts, texts):
         self.completion_log += [dict(step=self.state.global_step, prompt=p[0]["content"][-1]["text"], completion=t, reward=r)
                                 for p, t, r in zip(prompts[:k], texts[:k], total[:k].tolist())]
 
+# %% ../nbs/11_grpo.ipynb #34f4c312
+@patch
+def _log_costs(self:GRPOTrainer, add:bool=False):
+    "Record the last batch's judge cost (`reward_costs`), summed over processes; `add`: into the step's entry (a resampling round)."
+    costs = reward_costs(self.reward_funcs)
+    if not costs: return
+    tot = self.accelerator.gather(torch.tensor([list(costs.values())], device=self.accelerator.device)).sum(0).tolist()
+    for k, v in zip(costs, tot):
+        m = self._metrics[k]
+        if add and m: m[-1] += v
+        else: m.append(v)
+
 # %% ../nbs/11_grpo.ipynb #ed199ea5
 _SKIP_COLUMNS = ("prompt", "audio")   # passed as `prompts`, or not text at all
 
@@ -536,6 +548,7 @@ def _score(self:GRPOTrainer, inputs:list[dict], ids, mask, trunc, log:bool=True)
     cols = {k: [x.get(k) for x in inputs for _ in range(G)] for k in inputs[0] if k not in _SKIP_COLUMNS}
     per_fn, total = compute_rewards(self.reward_funcs, prompts, completions, self.reward_weights.tolist(),
                                     completion_ids=ids.tolist(), trainer_state=self.state, **cols)
+    self._log_costs(add=not log)   # what the judged rewards spent, resampling rounds included
     adv = group_advantages(total, G, self.args.scale_rewards).to(self.accelerator.device)
     if log: self._log_rollouts(per_fn, total, mask, trunc, prompts, texts)   # off for resampling rounds: the log describes the step's own prompts
     return dict(rewards=total, advantages=adv, texts=texts)

@@ -5,6 +5,7 @@
 # %% ../nbs/03_rewards.ipynb #fc9afd80
 from __future__ import annotations
 import math, re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -13,10 +14,10 @@ import torch
 from .data import SHORT_THINK_WORDS, think_mode
 
 # %% auto #0
-__all__ = ['REWARD_SETS', 'completion_text', 'extract_answer', 'accuracy_reward', 'format_reward', 'strict_format_reward',
-           'think_format_reward', 'format_reward_for', 'think_text', 'think_words', 'think_band_reward',
-           'think_cosine_reward', 'think_metrics', 'reward_name', 'reward_set', 'RewardTable', 'reward_table',
-           'compute_rewards', 'reward_metrics']
+__all__ = ['REWARD_SETS', 'JUDGE_COSTS', 'completion_text', 'extract_answer', 'accuracy_reward', 'format_reward',
+           'strict_format_reward', 'think_format_reward', 'format_reward_for', 'think_text', 'think_words',
+           'think_band_reward', 'think_cosine_reward', 'think_metrics', 'reward_name', 'reward_set', 'RewardTable',
+           'reward_table', 'compute_rewards', 'reward_metrics', 'reward_costs']
 
 # %% ../nbs/03_rewards.ipynb #8fb46815
 def _content_text(content)->str:
@@ -193,11 +194,10 @@ def think_band_reward(
     tokenizer=None,           # the policy's tokenizer, for unit='tokens'
     **kwargs,                 # dataset columns and trainer extras: ignored
 )->list[float]:               # in [0, 1] per completion
-    "1.0 for a thought of `lo` to `hi` words (or tokens), linear fall-off outside (0 at none, 0 at `hi + soft`); 0.0 without a thought."
+    "For a well-formed completion (`think_format_reward`), 1.0 for a thought of `lo` to `hi` words (or tokens), linear fall-off outside; 0.0 for any other."
     soft = hi if soft is None else soft
     if not 0 <= lo <= hi or soft <= 0: raise ValueError(f"think_band_reward needs 0 <= lo <= hi and soft > 0, not lo={lo}, hi={hi}, soft={soft}")
-    lens = [_think_length(c, unit, tokenizer) for c in completions]
-    return [0.0 if n is None else _band(n, lo, hi, soft) for n in lens]
+    return [_band(_think_length(c, unit, tokenizer), lo, hi, soft) if _think_then_answer(completion_text(c)) else 0.0 for c in completions]
 
 # %% ../nbs/03_rewards.ipynb #d0f0f936
 def _cosine(n:float, max_len:float, v0:float, vL:float)->float:
@@ -210,22 +210,24 @@ def think_cosine_reward(
     completions,                 # strings or conversational completions
     solution=None, answer=None,  # the truth, as `accuracy_reward` reads it
     max_len:float=2 * SHORT_THINK_WORDS, # the length where the cosine ends
-    min_value_wrong:float=-1.0,  # a wrong answer with no thought
+    min_value_wrong:float=-1.0,  # a wrong answer at length 0
     max_value_wrong:float=-0.5,  # a wrong answer with a thought of `max_len`
     min_value_correct:float=0.5, # a right answer with a thought of `max_len`
-    max_value_correct:float=1.0, # a right answer with no thought
+    max_value_correct:float=1.0, # a right answer at length 0
     exceed:float|None=None,      # the value of a thought over `max_len`; None: its `max_len` value
     unit:str='words',            # 'words', or 'tokens' (with `tokenizer`)
     tokenizer=None,              # the policy's tokenizer, for unit='tokens'
     multiline:bool=True,         # find an answer block that spans lines, as the think set's accuracy does
     **kwargs,                    # other dataset columns and trainer extras: ignored
 )->list[float|None]:             # per completion; None for a row without an answer
-    "Yeo et al.'s cosine length-scaled correctness reward on the thought's length; None where the row has no answer."
+    "Yeo et al.'s cosine length-scaled correctness reward on a well-formed completion's thought; its lowest value otherwise; None where the row has no answer."
     if max_len <= 0: raise ValueError(f"think_cosine_reward needs max_len > 0, not {max_len}")
+    worst = min(min_value_wrong, max_value_wrong, *([] if exceed is None else [exceed]))   # what a malformed completion earns
     out = []
     for c, t in zip(completions, _truths(len(completions), solution, answer, multiline)):
-        n = _think_length(c, unit, tokenizer) or 0
-        if t is None or (exceed is not None and n > max_len): out.append(None if t is None else float(exceed)); continue
+        if t is None or not _think_then_answer(completion_text(c)): out.append(None if t is None else float(worst)); continue
+        n = _think_length(c, unit, tokenizer)
+        if exceed is not None and n > max_len: out.append(float(exceed)); continue
         v0, vL = (max_value_correct, min_value_correct) if extract_answer(c, multiline) == t else (min_value_wrong, max_value_wrong)
         out.append(_cosine(n, max_len, v0, vL))
     return out
@@ -346,3 +348,16 @@ def reward_metrics(
         total = total.float().masked_fill(per_fn.isnan().all(dim=1), math.nan)  # unscorable rows are left out
         out['reward'], out['reward_std'] = torch.nanmean(total).item(), _nanstd(total).item()
     return out
+
+# %% ../nbs/03_rewards.ipynb #800f0dff
+JUDGE_COSTS = ('calls', 'cache_hits', 'seconds', 'failures', 'fallbacks')   # the counters of a judged reward's `stats` that are logged
+
+def reward_costs(
+    reward_fns,            # reward functions; those with a `stats` mapping holding `calls` report a cost
+)->dict[str, float]:       # `judge/<counter>` (one such function) or `judge/<name>/<counter>` (several)
+    "The last batch's judge counters of every reward function that exposes them as `stats`, under TRL-style logging keys."
+    costly = [(reward_name(f), f.stats) for f in reward_fns if isinstance(getattr(f, 'stats', None), Mapping) and 'calls' in f.stats]
+    names = [n for n, _ in costly]
+    if len(set(names)) != len(names): raise ValueError(f"judged reward names collide, their cost keys would overwrite each other: {names}")
+    key = (lambda n, k: f'judge/{k}') if len(costly) == 1 else (lambda n, k: f'judge/{n}/{k}')
+    return {key(n, k): float(s.get(k) or 0) for n, s in costly for k in JUDGE_COSTS}

@@ -20,6 +20,7 @@ from .families import family_of
 from .models import audio_inputs, load_policy
 from .run import (CompleteCheckpoints, PolicyOptions, RunArgs, load_full_checkpoint, log_layout, parse_run_args, quiet_console,
                        reuse_stage, run_stages, stage_made)
+from .rewards import think_format_reward
 from .score import score
 
 # %% auto #0
@@ -104,14 +105,17 @@ def sft(
 
 # %% ../nbs/12_sft.ipynb #246eb93b
 def greedy_accuracy(model, processor, records:list, max_new_tokens:int=16, batch_size:int=32, think='off')->float:
-    "Fraction of `records` a model answers right, greedily (in the `think` mode's prompt), scored by `r1aqa.eval` (`predict`, `score`); the model's mode and the RNG are left as they were."
+    "Fraction of `records` a model answers right, greedily (in the `think` mode's prompt), scored by `r1aqa.eval` (`predict`, `score`), a think prompt's answer only when well formed; the model's mode and the RNG are left as they were."
     was_training, devices = model.training, [torch.cuda.current_device()] if torch.cuda.is_available() else []
     model.eval()
     try:
         with tempfile.TemporaryDirectory() as d, torch.random.fork_rng(devices=devices), contextlib.redirect_stdout(io.StringIO()):
             preds = Path(d)/"predictions.jsonl"   # (predict's summary line, one per check, is not wanted in a run's output)
             predict(records, preds, (model, processor), GenSettings(max_new_tokens=max_new_tokens), batch_size, think, quiet=True)
-            rep = score(merge_results(records, None, "jsonl", read_predictions(preds)))
+            got = read_predictions(preds)
+            if think_mode(think) != 'off':   # under a think prompt, only a thought followed by its answer block answers
+                got = {k: r | dict(prediction=r.get('prediction') if think_format_reward(None, [r.get('output') or ''])[0] else '') for k, r in got.items()}
+            rep = score(merge_results(records, None, "jsonl", got))
     finally: model.train(was_training)
     return rep.correct / rep.n
 

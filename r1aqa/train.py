@@ -13,7 +13,7 @@ from accelerate.utils import broadcast_object_list
 from transformers import TrainerState
 
 from .cli import UsageError, cli_main
-from .data import AQADataset, think_mode
+from .data import AQADataset, clip_paths, think_mode
 from .grpo import GRPOConfig, GRPOTrainer, TRL_OPTIONS
 from .rewards import REWARD_SETS, reward_set
 from .judge import JUDGE_SETS, JudgeClient, judge_rewards
@@ -101,7 +101,8 @@ def run_server(rs:RunState):
     srv, url, err = None, [None], None
     if state.is_main_process:
         try:
-            srv = VLLMServer(vllm_checkpoint(rs.model_path), run.vllm_python, log=rs.out/"vllm.log").start(); url = [srv.url]
+            clips = max((len(clip_paths(r.audio_path)) for r in rs.records), default=1)   # the most audio items one prompt carries
+            srv = VLLMServer(vllm_checkpoint(rs.model_path), run.vllm_python, log=rs.out/"vllm.log", max_clips=clips).start(); url = [srv.url]
             print(f"{rs.name}: vLLM server healthy after {srv.startup_seconds:.0f} s at {srv.url} (log {srv.log})")
         except (VLLMError, UsageError) as e: err = e
     if state.num_processes > 1: broadcast_object_list(url)   # the others learn the URL, or that there is none
