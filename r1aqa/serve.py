@@ -208,7 +208,6 @@ class VLLMServer:
     host:str="127.0.0.1"           # where it listens; the weight-sync endpoints are open, so keep it local
     dtype:str|None=None            # None: float32 without a GPU, else the checkpoint's
     max_model_len:int=2048         # prompt plus completion tokens
-    max_clips:int=1                # audio clips one prompt may carry (vLLM sets memory aside for each)
     kv_cache_bytes:int|None=None   # KV-cache budget (None: 256 MiB without a GPU, else vLLM's share of GPU memory)
     gpu_memory_utilization:float=0.3   # on a GPU shared with training
     enforce_eager:bool|None=None   # None: eager without a GPU (no graph capture)
@@ -217,6 +216,7 @@ class VLLMServer:
     log:str|Path|None=None         # the server's stdout and stderr (None: a temporary file)
     extra_args:tuple=()            # more `vllm serve` options
     name:str|None=None             # the served model name (None: the checkpoint path)
+    max_clips:int=1                # audio clips one prompt may carry (vLLM sets memory aside for each)
 
     @property
     def url(self)->str: return f"http://{self.host}:{self.port}"
@@ -492,6 +492,7 @@ def r1aqa_vllm(
     host:str="127.0.0.1",    # address to listen on; the weight-sync endpoints are open, keep it local
     dtype:str=None,          # model dtype (default: float32 without a GPU, else the checkpoint's)
     max_model_len:int=2048,  # prompt plus completion tokens
+    max_clips:int=1,         # audio clips one prompt may carry
     gpu_memory_utilization:float=0.3, # vLLM's share of the GPU (it shares it with training)
     timeout:float=600,       # seconds to wait for the server to be healthy
     log:str=None,            # the server's log file (default: a temporary file)
@@ -501,8 +502,8 @@ def r1aqa_vllm(
     "Build the vLLM environment (--setup DIR), or serve a checkpoint with vLLM until stopped."
     if setup: print(setup_vllm(setup, device)); return
     if model is None: raise UsageError("give --model (a checkpoint to serve) or --setup DIR (build the vLLM environment)")
-    srv = VLLMServer(vllm_checkpoint(model), python, port, host, dtype, max_model_len, None, gpu_memory_utilization,
-                     startup_timeout=timeout, log=log)
+    srv = VLLMServer(vllm_checkpoint(model), python, port=port, host=host, dtype=dtype, max_model_len=max_model_len, max_clips=max_clips,
+                     gpu_memory_utilization=gpu_memory_utilization, startup_timeout=timeout, log=log)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     with srv:
         print(f"r1aqa_vllm: serving {srv.model} at {srv.url} (pid {srv.proc.pid}, healthy after {srv.startup_seconds:.0f} s, log {srv.log}); Ctrl-C stops it", flush=True)
