@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 from fastcore.basics import patch
 from matplotlib.figure import Figure
-from .data import AQARecord, DataError, read_jsonl, read_utf8, read_mmar, read_mmau, read_mmsu, read_rows, read_sakura, sakura_rows
+from .data import AQARecord, DataError, clip_paths, read_jsonl, read_utf8, read_mmar, read_mmau, read_mmsu, read_rows, read_sakura, sakura_rows
 from .rewards import extract_answer, think_words
 
 # %% auto #0
@@ -513,8 +513,8 @@ def mmau_pro_type(row:dict)->str:
 # %% ../nbs/08_score.ipynb #d8d0e237
 def _clips(v, path, loc)->list[str]:
     "A row's `audio_path`: a list of paths (one or more), or a single path."
-    paths = [v] if isinstance(v, str) else v
-    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
+    paths = clip_paths(v)
+    if not paths or not all(isinstance(p, str) and p for p in paths):
         raise DataError(f"{path}: {loc}: field 'audio_path': expected a path or a non-empty list of paths, got {v!r:.80}")
     return paths
 
