@@ -33,8 +33,8 @@ from .run import CompleteCheckpoints, PolicyOptions, quiet_console, fresh_accele
 __all__ = ['IS_LEVELS', 'LOSS_TYPES', 'LOSS_OPTIONS', 'IS_MODES', 'TRL_OPTIONS', 'REFUSED', 'group_advantages', 'completion_mask',
            'truncated', 'kl_k3', 'clipped_surrogate', 'log_importance_weights', 'vespo_weights', 'policy_term',
            'grpo_loss', 'high_entropy_mask', 'off_policy_mask', 'vllm_is_ratio', 'sample_completions',
-           'completion_logps', 'ignored_options', 'GRPOConfig', 'policy_and_reference', 'GRPOTrainer', 'Rollout',
-           'RepeatWindowSampler']
+           'completion_logps', 'ignored_options', 'GRPOConfig', 'policy_and_reference', 'router_aux_coef',
+           'GRPOTrainer', 'Rollout', 'RepeatWindowSampler']
 
 # %% ../nbs/11_grpo.ipynb #b653291b
 def group_advantages(
@@ -193,9 +193,11 @@ def grpo_loss(
     importance_sampling_level:str="token", # "token", or "sequence": GSPO's one ratio per completion
     use_bias_correction_kl:bool=True, # weigh each token's KL by its importance ratio (TRL's default)
     keep:torch.Tensor|None=None,    # [N, T] or [N, 1] 0/1 weights on the policy term: the top-entropy and off-policy masks
+    aux_loss:torch.Tensor|None=None, # a mixture-of-experts model's router load-balancing loss (`completion_logps(..., aux=True)`)
+    router_aux_loss_coef:float=0.0, # its weight (TRL's `router_aux_loss_coef`, resolved by `router_aux_coef`)
     **options,                      # for `policy_term`: TRL's `delta`, `sapo_temperature_*`, `vespo_*`
 )->tuple[torch.Tensor, dict]:       # the loss and detached statistics
-    "TRL's GRPO loss: the policy term of `loss_type` at `importance_sampling_level`, plus `beta` x k3 KL, aggregated as `loss_type` says."
+    "TRL's GRPO loss: the policy term of `loss_type` at `importance_sampling_level`, plus `beta` x k3 KL, aggregated as `loss_type` says, plus the weighted router loss."
     mask, A, eh = mask.to(logps.dtype), advantages[:, None], epsilon if epsilon_high is None else epsilon_high
     old = logps.detach() if old_logps is None else old_logps
     log_ratio, coef = logps - old, torch.exp(log_importance_weights(logps, old, mask, importance_sampling_level))
@@ -206,7 +208,9 @@ def grpo_loss(
         if ref_logps is None: raise ValueError("beta > 0 needs ref_logps")
         kl = kl_k3(logps, ref_logps) * (coef if use_bias_correction_kl else 1)
         per_token, stats["kl"] = per_token + beta * kl, ((kl * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
-    return _aggregate(per_token * mask, mask, loss_type, max_completion_length, num_items), {k: v.detach() for k, v in stats.items()}
+    loss = _aggregate(per_token * mask, mask, loss_type, max_completion_length, num_items)
+    if aux_loss is not None and router_aux_loss_coef: loss, stats["aux_loss"] = loss + router_aux_loss_coef * aux_loss, aux_loss
+    return loss, {k: v.detach() for k, v in stats.items()}
 
 
 # %% ../nbs/11_grpo.ipynb #52b0ead8
@@ -277,19 +281,22 @@ def completion_logps(
     completion_mask:torch.Tensor,  # [B*G, T]
     temperature:float=1.0,         # the sampling temperature
     entropies:bool=False,          # also return each position's entropy (detached), for `top_entropy_quantile`
-)->torch.Tensor|tuple:             # [B*G, T] log-probs of the completion tokens (and [B*G, T] entropies)
+    aux:bool=False,                # also return a mixture-of-experts model's router load-balancing loss, for `router_aux_loss_coef`
+)->torch.Tensor|tuple:             # [B*G, T] log-probs of the completion tokens; with `entropies` and/or `aux`, a tuple adding them in that order
     "Per-token log-probs of the completions, each prompt's embeddings shared by its G completions."
     G = completion_ids.shape[0] // prompt_embeds.shape[0]
     tok = unwrap(model).get_input_embeddings()(completion_ids)
     x = torch.cat([prompt_embeds.repeat_interleave(G, 0), tok.to(prompt_embeds.dtype)], 1)
     attn = torch.cat([prompt_mask.repeat_interleave(G, 0), completion_mask.to(prompt_mask.dtype)], 1)
     pos = family_of(model).position_ids(model, attn)   # what generation used: 1-D for Qwen2-Audio
-    logits = model(inputs_embeds=x, attention_mask=attn, position_ids=pos, use_cache=False).logits
+    out = model(inputs_embeds=x, attention_mask=attn, position_ids=pos, use_cache=False, **({"output_router_logits": True} if aux else {}))
     L, T = prompt_embeds.shape[1], completion_ids.shape[1]
-    logits = logits[:, L-1:L+T-1].float() / temperature
-    logps = selective_log_softmax(logits, completion_ids)
-    if not entropies: return logps
-    with torch.no_grad(): return logps, entropy_from_logits(logits)
+    logits = out.logits[:, L-1:L+T-1].float() / temperature
+    res = [selective_log_softmax(logits, completion_ids)]
+    if entropies:
+        with torch.no_grad(): res.append(entropy_from_logits(logits))
+    if aux: res.append(out.aux_loss)
+    return res[0] if len(res) == 1 else tuple(res)
 
 # %% ../nbs/11_grpo.ipynb #101a6ff1
 TRL_OPTIONS = ("num_generations", "max_completion_length", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
@@ -299,11 +306,11 @@ TRL_OPTIONS = ("num_generations", "max_completion_length", "temperature", "top_p
                "vllm_server_port", "vllm_server_timeout", "vllm_importance_sampling_correction", "vllm_importance_sampling_mode",
                "vllm_importance_sampling_clip_max", "vllm_importance_sampling_clip_min", "vllm_importance_sampling_cap",
                "importance_sampling_level", "delta", "top_entropy_quantile", "off_policy_mask_threshold", "use_bias_correction_kl",
-               "shuffle_dataset", *LOSS_OPTIONS)   # the options trl.GRPOConfig adds that this trainer implements
+               "shuffle_dataset", "router_aux_loss_coef", *LOSS_OPTIONS)   # the options trl.GRPOConfig adds that this trainer implements
 
 _COLOCATE, _ENTROPY = "a setting of colocated vLLM: r1aqa samples through a server, which r1aqa_vllm starts", "the entropy bonus is not implemented"
 REFUSED = {"model_init_kwargs": "models load through load_policy: use the policy options (mode, dtype, attn_implementation, ...)",
-           "trust_remote_code": "models load through load_policy, from the registered families", "router_aux_loss_coef": "the MoE router's load-balancing loss is not added",
+           "trust_remote_code": "models load through load_policy, from the registered families",
            "cast_lm_head_to_fp32": "the head is not cast apart from the model", "num_generations_eval": "evaluation is r1aqa_eval's (greedy), not GRPO rollouts",
            "ds3_gather_for_generation": "under ZeRO-3 the weights are always gathered for generation", "pad_to_multiple_of": "prompts and completions are padded to the longest",
            "chat_template_kwargs": "prompts are the family's chat template as it is", "cache_implementation": "HF generate runs with the model's own cache",
@@ -399,6 +406,19 @@ def policy_and_reference(
     if args.disable_dropout: disable_dropout_in_model(model)
     return model, processing_class, ref_model
 
+# %% ../nbs/11_grpo.ipynb #ee0bf487
+def router_aux_coef(
+    model,                   # the policy (wrapped is fine)
+    coef:float|None=None,    # TRL's `router_aux_loss_coef`: None takes the model config's
+)->float:                    # the weight of the routers' load-balancing loss; 0.0: none (a dense model, or turned off)
+    "The weight of a mixture-of-experts model's router loss as TRL resolves `router_aux_loss_coef`; an error when a dense model is asked for one."
+    m = unwrap(model)
+    tc = m.config.get_text_config()
+    moe = hasattr(tc, "output_router_logits")   # the models that can return their router logits
+    if coef and not moe: raise ValueError(f"router_aux_loss_coef={coef}: {type(m).__name__} is not a mixture-of-experts model that returns router logits, "
+                                          "so there is no load-balancing loss to weigh; leave it unset")
+    return float(getattr(tc, "router_aux_loss_coef", 0.0) if coef is None else coef) if moe else 0.0
+
 # %% ../nbs/11_grpo.ipynb #1c83cff2
 class GRPOTrainer(CompleteCheckpoints, Trainer):
     "GRPO for audio-language models: shared-audio rollouts, TRL's reward contract and loss variants, on `transformers.Trainer`; each checkpoint is marked complete (`CompleteCheckpoints`)."
@@ -422,6 +442,7 @@ class GRPOTrainer(CompleteCheckpoints, Trainer):
                          processing_class=processing_class, callbacks=callbacks, optimizers=optimizers)
         self.model_accepts_loss_kwargs = False   # the Trainer divides our loss by the accumulation steps
         self.ref_model = None if ref_model is None else self._prepare_reference(ref_model)
+        self.router_aux_loss_coef = router_aux_coef(model, args.router_aux_loss_coef)   # 0.0: no router loss (a dense model, or turned off)
         eos = unwrap(model).generation_config.eos_token_id
         self.G, self.eos_ids = args.num_generations, list(dict.fromkeys(eos if isinstance(eos, (list, tuple)) else [eos]))
         self.generation_config = self._generation_config()
@@ -685,18 +706,20 @@ def _keep(self:GRPOTrainer, ro:Rollout, logps, entropies)->torch.Tensor|None:
 # %% ../nbs/11_grpo.ipynb #4f4f683d
 @patch
 def compute_loss(self:GRPOTrainer, model, inputs:Rollout, return_outputs=False, num_items_in_batch=None):
-    "The GRPO loss of one rollout under the current policy, with gradient; KL and clipping statistics go to the log."
+    "The GRPO loss of one rollout under the current policy, with gradient (and a mixture of experts' router loss); KL, clipping and router statistics go to the log."
     a, ro, enc = self.args, inputs, inputs.enc
     hidden, lens = ro.hidden, ro.lens
     if hidden is None: hidden, lens = encode_audio(model, enc.input_features, enc.feature_attention_mask)
     embeds = merge_audio(model, enc.input_ids, hidden, lens)
-    out = completion_logps(model, embeds, enc.attention_mask, ro.ids, ro.mask, a.temperature, entropies=a.top_entropy_quantile < 1)
-    logps, ent = out if a.top_entropy_quantile < 1 else (out, None)
+    ent_on, aux_on = a.top_entropy_quantile < 1, bool(self.router_aux_loss_coef)
+    out = completion_logps(model, embeds, enc.attention_mask, ro.ids, ro.mask, a.temperature, entropies=ent_on, aux=aux_on)
+    logps, *rest = out if ent_on or aux_on else (out,)
+    ent, aux = rest.pop(0) if ent_on else None, rest.pop(0) if aux_on else None
     n_tokens = None   # dapo, cispo, vespo normalise by the completion tokens of all processes (DDP then averages the gradients)
     if a.loss_type in ("dapo", "cispo", "vespo"): n_tokens = self.accelerator.gather(ro.mask.sum().float()).sum() / self.accelerator.num_processes
     loss, st = grpo_loss(logps, ro.advantages, ro.mask, ro.old_logps, ro.ref_logps, a.beta, a.epsilon, a.epsilon_high, a.loss_type,
                          a.max_completion_length, n_tokens, ro.is_ratio, a.importance_sampling_level, a.use_bias_correction_kl,
-                         self._keep(ro, logps, ent), delta=a.delta, **{k: getattr(a, k) for k in LOSS_OPTIONS})
+                         self._keep(ro, logps, ent), aux, self.router_aux_loss_coef, delta=a.delta, **{k: getattr(a, k) for k in LOSS_OPTIONS})
     for k, v in st.items(): self._metrics[k].append(self.accelerator.gather(v).mean().item())
     return (loss, None) if return_outputs else loss
 

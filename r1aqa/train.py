@@ -147,14 +147,15 @@ def plot_run(
     rows = [l for l in log_history if "reward" in l]
     steps = [l["step"] for l in rows]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(steps, [l["reward"] for l in rows], label="mean reward (accuracy + format)")
+    ax.plot(steps, [l["reward"] for l in rows], label="mean reward (the sum of the run's rewards)")
     if rows and "accuracy" in rows[0]: ax.plot(steps, [l["accuracy"] for l in rows], label="training accuracy (sampled)")
     if rows and "frac_reward_zero_std" in rows[0]: ax.plot(steps, [l["frac_reward_zero_std"] for l in rows], lw=1, label="zero-variance groups (share)")
     if rows and "zero_variance/frac_after" in rows[0]: ax.plot(steps, [l["zero_variance/frac_after"] for l in rows], lw=1, ls="--", label="zero-variance groups after resampling")
     last = last_step or max(steps, default=1)
     if before is not None: ax.scatter([0], [before / 100], marker="o", color="k", zorder=3, label=f"held-out accuracy before: {before:.1f}%")
     if after is not None: ax.scatter([last], [after / 100], marker="*", s=120, color="r", zorder=3, label=f"held-out accuracy after: {after:.1f}%")
-    ax.set(xlabel="GRPO step", ylabel="reward / accuracy", ylim=(0, 2.05), title=title)
+    top = max([2.0] + [l["reward"] for l in rows])   # the paper's set pays up to 2, the think sets up to 3
+    ax.set(xlabel="GRPO step", ylabel="reward / accuracy", ylim=(0, 1.025 * top), title=title)
     ax.legend(loc="upper left", fontsize=8); ax.grid(alpha=0.3)
     fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
     return Path(path)
