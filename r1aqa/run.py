@@ -335,8 +335,9 @@ def run_start(
     overwrite:bool,         # delete an earlier run's checkpoints and `outputs` instead of refusing
     name:str,               # the command, for the messages
     outputs=("final", "summary.json"), # what else a run leaves in `out`
+    check=None,             # called before an earlier run is deleted: what it raises keeps that run (`run_stages`: the data checks)
 )->str|None:                # the checkpoint to resume from, or None for a fresh start
-    "The checkpoint a run resumes from (the newest complete one, `complete_checkpoint`), or None for a fresh start (clearing an earlier run's checkpoints only with `overwrite`)."
+    "The checkpoint a run resumes from (the newest complete one, `complete_checkpoint`), or None for a fresh start (clearing an earlier run's checkpoints only with `overwrite`, after `check`)."
     last = get_last_checkpoint(str(out))
     if resume:
         if last is None: raise UsageError(f"--resume: no checkpoint-<step> folder in {out}; leave --resume out to start afresh")
@@ -346,6 +347,7 @@ def run_start(
     if last is None: return None
     if not overwrite: raise UsageError(f"{out} holds an earlier run (up to {Path(last).name}): add --resume true to continue it, "
                                        "--overwrite true to delete its checkpoints and start afresh, or choose another --output_dir")
+    if check: check()   # a mistake in the new run's data must not cost the old run
     state = PartialState()
     if state.is_main_process:
         for p in [p for p in out.iterdir() if p.name.startswith("checkpoint-") or p.name in outputs]: shutil.rmtree(p) if p.is_dir() else p.unlink()
@@ -618,6 +620,17 @@ def data_name(
     if run.train_data == "tones": return f"the tones task ({run.tones_task})"
     return run.train_data if path else Path(run.train_data).name
 
+# %% ../nbs/10_run.ipynb #ede29fbe
+@patch
+def load_data(self:RunState, tiny:dict|None=None)->list:
+    "Once: the model path, training records and held-out file (`prepare`), the rows checked (`check_rows`) and, with `--validate`, every clip decoded; the records."
+    if self.records is not None: return self.records
+    args, cfg = self.args, self.cfg
+    with self.state.main_process_first(), zero3_off(): self.model_path, self.records, self.eval_data = prepare(args, self.out, cfg.family, self.name, tiny, self.think)
+    check_rows(self.records, cfg, data_name(args, path=True), self.state.num_processes)
+    if args.validate: validate_audio(self.records, args.train_data, report=print if self.state.is_main_process else lambda m: None)
+    return self.records
+
 # %% ../nbs/10_run.ipynb #28e1d2dd
 def summary_line(
     command:str,   # the command
@@ -657,19 +670,17 @@ def run_stages(
     outputs=("final", "summary.json"), # what a run leaves besides its checkpoints (`--overwrite` deletes them)
     tiny:dict|None=None, # sizes the tiny model's builder changes
 )->dict:                # the summary
-    "Hold the run folder (`OutputLock`), start or resume (its settings kept: `keep_settings`), prepare, check the rows, validate, `start`, score the held-out file, `fit`, save, score again, summarise (with `finish`)."
+    "Hold the run folder (`OutputLock`), start or resume (its settings kept: `keep_settings`), load and check the data (`load_data`: first, when --overwrite would delete a run), `start`, score the held-out file, `fit`, save, score again, summarise (with `finish`)."
     rs = RunState(args, cfg, name, Path(cfg.output_dir)); rs.out.mkdir(parents=True, exist_ok=True)   # on every process
     with OutputLock(rs.out) if rs.state.is_main_process else contextlib.nullcontext():   # one run writes into a folder at a time
-        rs.ckpt = run_start(rs.out, args.resume or args.resume_changed, args.overwrite, name, outputs)
+        rs.ckpt = run_start(rs.out, args.resume or args.resume_changed, args.overwrite, name, outputs, check=lambda: rs.load_data(tiny))   # data first when --overwrite would delete
         if rs.ckpt and rs.state.is_main_process: trim_log(rs.out/"train.log", checkpoint_step(rs.ckpt)[0], method)
         with train_log(rs.out), interrupts_said(rs.out):
             keep_settings(rs.out, run_key(args, cfg), rs.ckpt, args.resume_changed, name); rs.done = reached_end(rs.ckpt, cfg.max_steps)
             if s := finished_summary(rs.out, rs.ckpt, cfg.max_steps):
                 if rs.state.is_main_process: print(f"{name}: {rs.out} already finished at step {s['steps']}: nothing to do\n{summary_line(name, method, s)}")
                 return s
-            with rs.state.main_process_first(), zero3_off(): rs.model_path, rs.records, rs.eval_data = prepare(args, rs.out, cfg.family, name, tiny, rs.think)
-            check_rows(rs.records, cfg, data_name(args, path=True), rs.state.num_processes)
-            if args.validate: validate_audio(rs.records, args.train_data, report=print if rs.state.is_main_process else lambda m: None)
+            rs.load_data(tiny)
             if start: rs.model_path = start(rs)
             rs.before = rs.accuracy(rs.model_path, "eval-before"); rs.state.wait_for_everyone()
             with around(rs) if around else contextlib.nullcontext() as rs.server: rs.trainer = fit(rs)
