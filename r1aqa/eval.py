@@ -161,10 +161,10 @@ def _seconds(path)->float:
 # %% ../nbs/09_eval.ipynb #387e04d1
 ENCODER_SECONDS = 30.0  # seconds of audio Whisper's encoder hears; the processor cuts the rest
 
-def _long_clips(secs:list[float])->dict:
-    "How many clips are longer than the encoder hears, the longest, and the seconds cut in all."
-    long = [s for s in secs if s > ENCODER_SECONDS]
-    return dict(long_clips=len(long), longest_s=max(long, default=None), cut_s=sum(s - ENCODER_SECONDS for s in long))
+def _long_clips(secs:list[float], heard:float=ENCODER_SECONDS)->dict:
+    "How many clips are longer than the model hears (`heard` seconds: its family's `clip_window`), the longest, the seconds cut in all, and `heard` when any is."
+    long = [s for s in secs if s > heard]
+    return dict(long_clips=len(long), longest_s=max(long, default=None), cut_s=sum(s - heard for s in long), heard_s=heard if long else None)
 
 # %% ../nbs/09_eval.ipynb #8d3e5d7f
 def _order(records:list, tokenizer, think:bool, secs:list[float])->list[int]:
@@ -203,7 +203,7 @@ def _todo(records:list, pred_path:Path, retry_failed:bool)->tuple[list[int], dic
     failed = sum(prev[_key(r)].get('status') == 'failed' for r, d in zip(records, kept) if d)
     orders = dict(questions=len(per), orders=max(per.values())) if any('ordering' in r for r in records) else {}
     return todo, dict(items=len(records), done_before=len(records) - len(todo), new=0, failed=failed, seconds=0.0,
-                      items_per_s=None, long_clips=0, longest_s=None, cut_s=0.0, **orders)
+                      items_per_s=None, long_clips=0, longest_s=None, cut_s=0.0, heard_s=None, **orders)
 
 # %% ../nbs/09_eval.ipynb #8c0fe199
 def _eos(gcfg)->list[int]:
@@ -232,12 +232,12 @@ def _vllm_answers(client:VLLMClient, tok, items:list[dict], gen:GenSettings, sup
 
 # %% ../nbs/09_eval.ipynb #3d5c9baa
 def predict_summary(stats:dict)->str:
-    "One line: items, seconds, items per second; then clips cut to the encoder's 30 s and failed items, if any."
+    "One line: items, seconds, items per second; then the clips cut to what the model hears and the failed items, if any."
     ips = f"{stats['items_per_s']:.2f}" if stats.get('items_per_s') else 'n/a'
     line = (f"r1aqa_eval: {stats['new']} items in {stats['seconds']:.1f} s, {ips} items/s "
             f"({stats['done_before']} done before, {stats['failed']} failed, {stats['items']} in all)")
     if n := stats.get('long_clips'):
-        line += f"; {n} clip{'s' * (n > 1)} longer than the encoder's 30 s: {stats['longest_s']:.1f} s the longest, {stats['cut_s']:.1f} s cut in all"
+        line += f"; {n} clip{'s' * (n > 1)} longer than the {stats.get('heard_s') or ENCODER_SECONDS:g} s the model hears: {stats['longest_s']:.1f} s the longest, {stats['cut_s']:.1f} s cut in all"
     if q := stats.get('questions'): line += f"; the {stats['items']} items are {q} questions, each in up to {stats['orders']} option orders"
     if stats['failed']: line += "; fix the failed items' audio and rerun with --retry_failed"
     return line
@@ -253,11 +253,11 @@ def _answerer(model, gen:GenSettings, backend:str, vllm, sr:int, dtype=None, dev
     return processor, fam, lambda items, inputs: _vllm_answers(vllm, tok, items, gen, suppress, _eos(gcfg), pad, sr), gcfg
 
 # %% ../nbs/09_eval.ipynb #afd3e560
-def _plan(records:list, todo:list[int], tokenizer, think:bool, batch_size:int)->tuple[list[list[int]], dict]:
-    "Batches of the indices in `todo`, shortest audio first (`_order`), and the counts of clips longer than the encoder hears."
+def _plan(records:list, todo:list[int], tokenizer, think:bool, batch_size:int, heard:float=ENCODER_SECONDS)->tuple[list[list[int]], dict]:
+    "Batches of the indices in `todo`, shortest audio first (`_order`), and the counts of clips longer than the model hears (`heard` seconds)."
     secs = [_seconds(records[i].audio_path) for i in todo]
     order = [todo[j] for j in _order([records[i] for i in todo], tokenizer, think, secs)]
-    return [order[s:s + batch_size] for s in range(0, len(order), batch_size)], _long_clips(secs)
+    return [order[s:s + batch_size] for s in range(0, len(order), batch_size)], _long_clips(secs, heard)
 
 # %% ../nbs/09_eval.ipynb #1420e174
 def _run_batches(ds:AQADataset, processor, batches:list, trims:bool, hf:bool, answer, pred_path:Path, stats:dict, on_batch=None, quiet:bool=False):
@@ -289,7 +289,7 @@ def predict(
     family:str|None=None,      # the model family when loading `model`; None: from its config
     backend:str='hf',          # 'hf': transformers `generate` in this process; 'vllm': a vLLM server (`vllm`)
     vllm:VLLMClient|None=None, # backend 'vllm': the server's client (`evaluate` starts a server or connects to one)
-)->dict:                       # counts, throughput, and the clips longer than the encoder hears
+)->dict:                       # counts, throughput, and the clips longer than the model hears
     "Answer every record not yet in `pred_path`, batch by batch, appending as it goes."
     gen, pred_path = gen or GenSettings(), Path(pred_path)
     pred_path.parent.mkdir(parents=True, exist_ok=True)
@@ -298,7 +298,7 @@ def predict(
         ds = AQADataset(records, think=think)
         processor, fam, answer, gcfg = _answerer(model, gen, backend, vllm, ds.sr, dtype, device, family)
         t0 = time.perf_counter()
-        batches, long = _plan(records, todo, processor.tokenizer, think, batch_size)
+        batches, long = _plan(records, todo, processor.tokenizer, think, batch_size, fam.clip_window(processor)[1])
         stats |= long | dict(checkpoint_generation_config=gcfg.to_diff_dict())   # what our explicit settings override
         torch.manual_seed(gen.seed)
         _run_batches(ds, processor, batches, fam.trims, backend == 'hf', answer, pred_path, stats, on_batch, quiet)
