@@ -20,10 +20,10 @@ from .cli import UsageError, cli_main, user_error
 
 # %% auto #0
 __all__ = ['THINK_MODES', 'SHORT_THINK_WORDS', 'prepare_avqa_main', 'AQARecord', 'think_mode', 'build_prompt', 'clip_paths',
-           'build_messages', 'make_solution', 'DataError', 'record_problems', 'check_records', 'read_utf8',
-           'check_trainable', 'clip_problems', 'read_jsonl', 'write_jsonl', 'read_rows', 'read_mmau', 'read_mmar',
-           'read_mmsu', 'sakura_rows', 'read_sakura', 'convert_avqa', 'prepare_avqa', 'AQADataset', 'shuffled_choices',
-           'make_tones', 'tones_splits']
+           'build_messages', 'make_solution', 'DataError', 'record_problems', 'check_records', 'handle_problems',
+           'read_utf8', 'check_trainable', 'clip_problems', 'read_jsonl', 'write_jsonl', 'read_rows', 'read_mmau',
+           'read_mmar', 'read_mmsu', 'sakura_rows', 'read_sakura', 'convert_avqa', 'prepare_avqa', 'AQADataset',
+           'shuffled_choices', 'make_tones', 'tones_splits']
 
 # %% ../nbs/02_data.ipynb #69c0b0e3
 _CORE = ('id', 'audio_path', 'question', 'choices', 'answer')
@@ -142,13 +142,14 @@ def check_records(
     return out
 
 # %% ../nbs/02_data.ipynb #04df6e41
-def _handle_problems(probs:list[str], path, on_problem:str):
-    "Raise, warn about, or ignore the problem lines `probs` found in `path`."
+def handle_problems(probs:list[str], path, on_problem:str):
+    "Raise the first of the problem lines `probs` found in `path` (naming the file), warn about them in one message, or ignore them, as `on_problem` says."
     if on_problem not in ('error', 'warn', 'ignore'): raise ValueError(f"on_problem must be 'error', 'warn' or 'ignore', not {on_problem!r}")
     if not probs or on_problem == 'ignore': return
-    if on_problem == 'error': raise DataError(probs[0] + (f" (and {len(probs)-1} more problems)" if len(probs) > 1 else ''))
+    first = probs[0] if probs[0].startswith(f"{path}:") else f"{path}: {probs[0]}"   # a reader's lines name the file, or only the record
+    if on_problem == 'error': raise DataError(first + (f" (and {len(probs)-1} more problems)" if len(probs) > 1 else ''))
     more = f"; ... {len(probs)-3} more" if len(probs) > 3 else ''
-    warnings.warn(f"{path}: {len(probs)} problems (see r1aqa.data.check_records): " + '; '.join(probs[:3]) + more, stacklevel=3)
+    warnings.warn(f"{path}: {len(probs)} problems: " + '; '.join(probs[:3]) + more, stacklevel=3)
 
 # %% ../nbs/02_data.ipynb #ee9ab1b0
 def _field(row:dict, k:str, types, path, loc, required=True):
@@ -266,7 +267,7 @@ def read_jsonl(
         probs += [f"{_where(path, f'line {n}', k)} (id {r.id!r}): {m}" for k, m in record_problems(r)]
         recs.append(r); lines.append(f"line {n}")
     probs += [p for p in check_records(recs) if "field 'id'" in p]
-    _handle_problems(probs, path, on_problem)
+    handle_problems(probs, path, on_problem)
     return check_trainable(recs, path, lines) if require_answers else recs
 
 # %% ../nbs/02_data.ipynb #5a58f238
@@ -314,7 +315,7 @@ def read_mmau(
         meta = {k: v for k, v in it.items() if k not in _CORE}
         recs.append(AQARecord(str(_field(it, 'id', (str, int), path, loc)), _audio_path(ap, audio_dir), _field(it, 'question', str, path, loc),
                               _choices(it, 'choices', path, loc), _field(it, 'answer', str, path, loc, required=False), meta))
-    _handle_problems(check_records(recs), path, on_problem)
+    handle_problems(check_records(recs), path, on_problem)
     return recs
 
 # %% ../nbs/02_data.ipynb #8f8ace38
@@ -329,7 +330,7 @@ def read_mmar(
     for i, it in enumerate(read_rows(path)):
         if not isinstance(it, dict): raise DataError(f"{path}: item {i}: expected a JSON object, got {type(it).__name__}")
         recs.append(_row_record(it, path, f"item {i}", audio_dir))
-    _handle_problems(check_records(recs), path, on_problem)
+    handle_problems(check_records(recs), path, on_problem)
     return recs
 
 # %% ../nbs/02_data.ipynb #096962da
@@ -349,7 +350,7 @@ def read_mmsu(
         recs.append(AQARecord(str(_field(it, 'id', (str, int), path, loc)), _audio_path(_field(it, 'audio_path', str, path, loc), audio_dir),
                               _field(it, 'question', str, path, loc), [c for c in cs if c is not None],
                               _field(it, 'answer_gt', str, path, loc, required=False), {k: v for k, v in it.items() if k not in _CORE}))
-    _handle_problems(check_records(recs), path, on_problem)
+    handle_problems(check_records(recs), path, on_problem)
     return recs
 
 # %% ../nbs/02_data.ipynb #7f3ab50b
@@ -400,7 +401,7 @@ def read_sakura(
     for row in sakura_rows(path):
         q, cs = _sakura_options(row['instruction'], path, f"entry {row['key']!r} ({row['hop']}-hop)")
         recs.append(AQARecord(row['id'], str(clips/row['file']), q, cs, _sakura_label(row['label']), {k: v for k, v in row.items() if k != 'id'}))
-    _handle_problems(check_records(recs), path, on_problem)
+    handle_problems(check_records(recs), path, on_problem)
     return recs
 
 # %% ../nbs/02_data.ipynb #b11a71e7

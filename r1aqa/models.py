@@ -15,6 +15,7 @@ from pathlib import Path
 import r1aqa.audio   # first: a torch/torchaudio mismatch is reported with its fix, not as a linker error
 import torch
 from transformers import AutoProcessor
+from .data import clip_paths
 from .families import Family, QWEN2_AUDIO, family_of, get_family, unwrap
 
 # %% ../nbs/06_models.ipynb #714a50d2
@@ -252,7 +253,7 @@ def flat_clips(
     audios:list,   # per item, one waveform or a list (or tuple) of waveforms
 )->list:           # every clip, in order
     "The clips of a batch as one flat list, in order of appearance."
-    return [a for x in audios for a in (x if isinstance(x, (list, tuple)) else [x])]
+    return [a for x in audios for a in clip_paths(x)]   # `clip_paths` makes one or a list a list, for waveforms as for paths
 
 # %% ../nbs/06_models.ipynb #a7a77981
 class LongClipWarning(UserWarning):

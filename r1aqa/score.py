@@ -4,14 +4,14 @@
 
 # %% ../nbs/08_score.ipynb #296b02e3
 from __future__ import annotations
-import hashlib, json, re, warnings
+import hashlib, json, re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from fastcore.basics import patch
 from matplotlib.figure import Figure
-from .data import AQARecord, DataError, clip_paths, read_jsonl, read_utf8, read_mmar, read_mmau, read_mmsu, read_rows, read_sakura, sakura_rows
+from .data import AQARecord, DataError, clip_paths, handle_problems, record_problems, read_jsonl, read_utf8, read_mmar, read_mmau, read_mmsu, read_rows, read_sakura, sakura_rows
 from .rewards import extract_answer, think_words
 
 # %% auto #0
@@ -526,23 +526,13 @@ def _clip_at(p:str, base:Path, audio_dir)->str:
 
 # %% ../nbs/08_score.ipynb #f6d5565a
 def _mmau_pro_problems(rec, i:int)->list[str]:
-    "Problem lines of one MMAU-Pro record: missing clips, and for a multiple-choice one too few choices or an answer not among them."
+    "Problem lines of one MMAU-Pro record: missing clips, and for a multiple-choice one too few choices, or what `record_problems` finds (duplicate choices, an answer not among them)."
     where, out = f"record {i} (id {rec.id!r})", []
-    clips = [rec.audio_path] if isinstance(rec.audio_path, str) else rec.audio_path
+    clips = clip_paths(rec.audio_path)
     out += [f"{where}: field 'audio_path': clip {k + 1} of {len(clips)} not found: {p}" for k, p in enumerate(clips) if not Path(p).is_file()]
     if rec.qtype != 'mcq': return out
-    if len(rec.choices) < 2: out.append(f"{where}: field 'choices': {len(rec.choices)} choices; the official script leaves such a question unscored")
-    elif rec.answer is not None and rec.answer not in rec.choices: out.append(f"{where}: field 'answer': answer {rec.answer!r} is not among the choices {rec.choices}")
-    return out
-
-# %% ../nbs/08_score.ipynb #4dcd71f1
-def _warn_or_raise(probs:list[str], path, on_problem:str):
-    "Raise the first of `probs`, warn about them in one message, or ignore them, as `on_problem` says."
-    if on_problem not in ('error', 'warn', 'ignore'): raise ValueError(f"on_problem must be 'error', 'warn' or 'ignore', not {on_problem!r}")
-    if not probs or on_problem == 'ignore': return
-    if on_problem == 'error': raise DataError(f"{path}: {probs[0]}" + (f" (and {len(probs)-1} more problems)" if len(probs) > 1 else ''))
-    more = f"; ... {len(probs)-3} more" if len(probs) > 3 else ''
-    warnings.warn(f"{path}: {len(probs)} problems: " + '; '.join(probs[:3]) + more, stacklevel=3)
+    if len(rec.choices) < 2: return out + [f"{where}: field 'choices': {len(rec.choices)} choices; the official script leaves such a question unscored"]
+    return out + [f"{where}: field {f!r}: {m}" for f, m in record_problems(rec)]
 
 # %% ../nbs/08_score.ipynb #16ed4afe
 def _mmau_pro_record(row, path, i:int, base:Path, audio_dir):
@@ -568,7 +558,7 @@ def read_mmau_pro(
     "Read MMAU-Pro into records: several clips kept as a list in `audio_path`, the question type in `qtype`."
     base = Path(path).parent
     recs = [_mmau_pro_record(r, path, i, base, audio_dir) for i, r in enumerate(table_rows(path))]
-    _warn_or_raise([p for i, r in enumerate(recs) for p in _mmau_pro_problems(r, i)], path, on_problem)
+    handle_problems([p for i, r in enumerate(recs) for p in _mmau_pro_problems(r, i)], path, on_problem)
     return recs
 
 # %% ../nbs/08_score.ipynb #95e1c146

@@ -21,7 +21,7 @@ from transformers.core_model_loading import revert_weight_conversion
 
 from .cli import UsageError, cli_main, user_error
 from .families import family_of, unwrap
-from .models import load_for_inference
+from .models import flat_clips, load_for_inference
 
 # %% auto #0
 __all__ = ['VLLM_VERSION', 'VLLM_CPU_TORCH', 'PYTHON_ENV', 'AUDIO_EXTRA', 'SHM', 'WEIGHTS_PREFIX', 'VLLM_TINY', 'main',
@@ -337,7 +337,7 @@ def openai_messages(
     sr:int=16_000,         # their sample rate
 )->list[dict]:             # the same messages with the clips as OpenAI `input_audio` parts
     "Prompt messages in the OpenAI chat format vLLM takes: the audio parts replaced, in order, by the clips themselves."
-    clips = list(audio) if isinstance(audio, (list, tuple)) else [audio]
+    clips = flat_clips([audio])
     n = sum(p.get("type") == "audio" for m in messages if not isinstance(m["content"], str) for p in m["content"])
     if n != len(clips): raise ValueError(f"openai_messages: the messages have {n} audio part(s) for {len(clips)} clip(s)")
     parts = iter([{"type": "input_audio", "input_audio": {"data": wav_base64(a, sr), "format": "wav"}} for a in clips])
